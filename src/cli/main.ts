@@ -1,0 +1,134 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_CODES, SeatctlError } from '../errors.js';
+import { registerBook } from './commands/book.js';
+import { registerHistory } from './commands/history.js';
+import { registerListLocked } from './commands/list-locked.js';
+import { registerLock } from './commands/lock.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerReleaseExpiredLocks } from './commands/release-expired-locks.js';
+import { registerSeed } from './commands/seed.js';
+import { registerStats } from './commands/stats.js';
+import { registerUnlock } from './commands/unlock.js';
+import { installSignalHandlers, receivedSignal, signalExitCode } from './interrupt.js';
+import { colorLevel, redact, safe, watchStdout } from './output.js';
+import { durationArg } from './parse.js';
+
+export const VERSION = '0.1.0';
+
+const EXIT_CODE_HELP = `
+Exit codes:
+  0    success (also when there was nothing to release)
+  1    unexpected failure
+  2    bad usage or input (unknown option, bad duration, unknown event or seat)
+  3    conflict: the request was refused and nothing changed
+  4    database unavailable (can't open or connect, busy past the timeout): try again later
+  5    database not set up, or set up by a newer seatctl: run seatctl migrate
+  6    stats --check: expired locks are waiting and no release ran recently
+  130  interrupted (Ctrl-C); 143 on SIGTERM
+
+Database: --db, else $DATABASE_URL, else ./seatctl.db. Accepted: a file path,
+sqlite:<path>, file:<path>, postgres://user:password@host:5432/database.`;
+
+export function buildProgram(): Command {
+  const program = new Command('seatctl')
+    .description('Release expired seat locks atomically, and see, place, book and release seat locks.')
+    .version(VERSION, '-V, --version')
+    .option('--db <url>', 'database: a SQLite path, sqlite:<path>, file:<path> or postgres://… (default: $DATABASE_URL, else ./seatctl.db)')
+    .addOption(
+      new Option('--busy-timeout <duration>', 'SQLite: how long to wait for another writer before giving up (default: 5s)').argParser(
+        durationArg,
+      ),
+    )
+    .addOption(
+      new Option('--connect-timeout <duration>', 'PostgreSQL: how long to wait for the server to answer (default: 5s)').argParser(
+        durationArg,
+      ),
+    )
+    .option('--no-color', 'never color the output (also: NO_COLOR=1)')
+    .option('--verbose', 'show details of unexpected errors')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seatctl seed && seatctl release-expired-locks
+  $ seatctl list-locked --expired
+  $ seatctl lock "Taylor Swift - Eras Tour" A1 A2 --user alice --ttl 10m
+  $ DATABASE_URL=postgres://seatctl:secret@db:5432/tickets seatctl release-expired-locks --quiet
+${EXIT_CODE_HELP}`,
+    );
+
+  for (const register of [
+    registerReleaseExpiredLocks,
+    registerListLocked,
+    registerLock,
+    registerBook,
+    registerUnlock,
+    registerHistory,
+    registerStats,
+    registerSeed,
+    registerMigrate,
+  ]) {
+    register(program);
+  }
+
+  // Every command reports errors the same way, as one line, and leaves the
+  // exit code to us.
+  program.exitOverride();
+  program.configureOutput({
+    outputError: (message, write) => write(oneLine(message)),
+  });
+  for (const command of program.commands) {
+    command.exitOverride();
+    command.addHelpText('after', EXIT_CODE_HELP.split('\n\nDatabase:')[0]!);
+  }
+  return program;
+}
+
+/** Commander's "error: …\n(Did you mean …?)" as one line. */
+function oneLine(message: string): string {
+  const flat = message
+    .trim()
+    .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+    .replace(/\s*\n\s*/g, ' ');
+  return `${flat}\n`;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    const verbose = Boolean(program.opts().verbose) || argv.includes('--verbose');
+    return reportError(error, verbose);
+  }
+}
+
+function reportError(error: unknown, verbose: boolean): number {
+  if (error instanceof CommanderError) {
+    // Help and --version "fail" with code 0; the message is already written.
+    return error.exitCode === 0 ? 0 : EXIT_CODES.usage;
+  }
+  const label = colorLevel('stderr', !process.argv.includes('--no-color')) > 0 ? '\u001b[31merror:\u001b[39m' : 'error:';
+  if (error instanceof SeatctlError) {
+    process.stderr.write(`${label} ${safe(redact(error.message))}\n`);
+    if (verbose && error.cause instanceof Error) process.stderr.write(`${redact(error.cause.stack ?? String(error.cause))}\n`);
+    return error.kind === 'interrupted' ? signalExitCode(receivedSignal()) : error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split('\n')[0] ?? '';
+  process.stderr.write(
+    `${label} unexpected failure: ${safe(redact(firstLine))}${verbose ? '' : ' (run with --verbose for details)'}\n`,
+  );
+  if (verbose && error instanceof Error) process.stderr.write(`${redact(error.stack ?? '')}\n`);
+  return EXIT_CODES.failure;
+}
+
+/** The bin's entry point: signals, a closed stdout, and the exit code. */
+export async function run(argv: readonly string[] = process.argv): Promise<void> {
+  watchStdout();
+  installSignalHandlers();
+  process.exitCode = await main(argv);
+}

@@ -1,0 +1,198 @@
+import { hostname } from 'node:os';
+import type { ReleasedRow } from '../db/engine.js';
+import { guard, type SeatDatabase } from '../db/open.js';
+import { ensureSchema } from '../db/schema.js';
+import { usageError } from '../errors.js';
+import { resolveEvent } from './events.js';
+import { DAY } from './limits.js';
+
+export const DEFAULT_BATCH_SIZE = 2000;
+export const MAX_BATCH_SIZE = 100_000;
+
+export interface ReleaseOptions {
+  /** Only this event's locks (name or id). */
+  event?: string;
+  /** Locks released per transaction. Default 2000. */
+  batchSize?: number;
+  /** Report what would be released; change nothing. */
+  dryRun?: boolean;
+  /** Only release locks that expired longer ago than this. Default 0. */
+  graceMs?: number;
+  /** Stops between batches once aborted; what was released stays released. */
+  signal?: AbortSignal;
+}
+
+/** One released lock, with the holder it had before the release. */
+export interface ReleasedLock {
+  event: string;
+  eventId: number;
+  seat: string;
+  lockedBy: string;
+  lockedUntil: Date;
+  /** When the lock was released; null in a dry run. */
+  releasedAt: Date | null;
+}
+
+export interface ReleaseSummary {
+  total: number;
+  dryRun: boolean;
+  /** True when the signal stopped the run before every expired lock was seen. */
+  interrupted: boolean;
+}
+
+export interface ReleaseReport extends ReleaseSummary {
+  released: ReleasedLock[];
+}
+
+/**
+ * Releases every expired lock, batch by batch; each batch is one short
+ * transaction, committed before it is yielded. A seat locked again or booked
+ * meanwhile is never touched, and each lock is released (and yielded) by one
+ * run only, however many run at once. Returns the summary when done.
+ */
+export async function* releaseExpiredLocksInBatches(
+  db: SeatDatabase,
+  options: ReleaseOptions = {},
+): AsyncGenerator<ReleasedLock[], ReleaseSummary> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const graceMs = options.graceMs ?? 0;
+  const dryRun = options.dryRun ?? false;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw usageError(`the batch size must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  }
+  if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > DAY) {
+    throw usageError('the grace period must be between 0 and 24 hours');
+  }
+  const { eventId, names } = await guard(db, async () => {
+    await ensureSchema(db);
+    const event = options.event === undefined ? undefined : await resolveEvent(db, options.event);
+    return { eventId: event?.id, names: new EventNames(db, event && [event.id, event.name]) };
+  });
+
+  const batches = dryRun
+    ? previewBatches(db, { batchSize, eventId, graceMs })
+    : releaseBatches(db, { batchSize, eventId, graceMs });
+  let total = 0;
+  let interrupted = false;
+  for (;;) {
+    if (options.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const next = await guard(db, () => batches.next());
+    if (next.done) break;
+    const rows = next.value;
+    total += rows.length;
+    yield await guard(db, () => names.label(rows));
+  }
+  if (!dryRun && !interrupted) await guard(db, () => recordRun(db, total));
+  return { total, dryRun, interrupted };
+}
+
+/** Releases every expired lock and returns them all; see releaseExpiredLocksInBatches for big releases. */
+export async function releaseExpiredLocks(db: SeatDatabase, options: ReleaseOptions = {}): Promise<ReleaseReport> {
+  const released: ReleasedLock[] = [];
+  const batches = releaseExpiredLocksInBatches(db, options);
+  for (;;) {
+    const next = await batches.next();
+    if (next.done) return { ...next.value, released };
+    released.push(...next.value);
+  }
+}
+
+interface BatchOptions {
+  batchSize: number;
+  eventId: number | undefined;
+  graceMs: number;
+}
+
+async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
+  for (;;) {
+    const rows = await db.engine.releaseBatch(db.knex, options);
+    if (rows.length > 0) yield rows;
+    // A short batch means nothing more had expired (or, on PostgreSQL, the
+    // rest is being written by someone else right now: the next run takes it).
+    if (rows.length < options.batchSize) return;
+  }
+}
+
+/** The locks a release would take, page by page, without writing anything. */
+async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
+  const { knex, engine } = db;
+  let after: { lockedUntil: number | Date; id: number } | undefined;
+  for (;;) {
+    const rows = engine.rows<{
+      id: number;
+      event_id: number;
+      seat_number: string;
+      locked_by: string;
+      locked_until: number | Date;
+    }>(
+      await knex.raw(
+        `SELECT id, event_id, seat_number, locked_by, locked_until FROM seats
+         WHERE status = 'locked' AND locked_until <= ${engine.addMs(engine.now, '?')}
+           ${options.eventId === undefined ? '' : 'AND event_id = ?'}
+           ${after === undefined ? '' : 'AND (locked_until > ? OR (locked_until = ? AND id > ?))'}
+         ORDER BY locked_until, id
+         LIMIT ?`,
+        [
+          -options.graceMs,
+          ...(options.eventId === undefined ? [] : [options.eventId]),
+          ...(after === undefined ? [] : [after.lockedUntil, after.lockedUntil, after.id]),
+          options.batchSize,
+        ],
+      ),
+    );
+    if (rows.length > 0) {
+      yield rows.map((row) => ({
+        eventId: row.event_id,
+        seatId: row.id,
+        seat: row.seat_number,
+        lockedBy: row.locked_by,
+        lockedUntil: engine.readInstant(row.locked_until),
+        releasedAt: null,
+      }));
+    }
+    if (rows.length < options.batchSize) return;
+    const last = rows[rows.length - 1]!;
+    after = { lockedUntil: last.locked_until, id: last.id };
+  }
+}
+
+/** Event names for released rows, read once per event. */
+class EventNames {
+  private readonly names = new Map<number, string>();
+
+  constructor(
+    private readonly db: SeatDatabase,
+    known?: [number, string],
+  ) {
+    if (known) this.names.set(known[0], known[1]);
+  }
+
+  async label(rows: ReleasedRow[]): Promise<ReleasedLock[]> {
+    const missing = [...new Set(rows.map((row) => row.eventId).filter((id) => !this.names.has(id)))];
+    if (missing.length > 0) {
+      const found: Array<{ id: number; name: string }> = await this.db.knex('events').select('id', 'name').whereIn('id', missing);
+      for (const event of found) this.names.set(event.id, event.name);
+    }
+    return rows.map((row) => ({
+      event: this.names.get(row.eventId) ?? `#${row.eventId}`,
+      eventId: row.eventId,
+      seat: row.seat,
+      lockedBy: row.lockedBy,
+      lockedUntil: row.lockedUntil,
+      releasedAt: row.releasedAt,
+    }));
+  }
+}
+
+/** The heartbeat that `stats` reads: when and where the last real run finished, and what it did. */
+async function recordRun(db: SeatDatabase, released: number): Promise<void> {
+  const { knex, engine } = db;
+  await knex.raw(
+    `INSERT INTO release_runs (host, pid, finished_at, released) VALUES (?, ?, ${engine.now}, ?)
+     ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, finished_at = excluded.finished_at, released = excluded.released`,
+    [hostname(), process.pid, released],
+  );
+}

@@ -1,0 +1,54 @@
+import type { Knex } from 'knex';
+import type { SeatctlError } from '../errors.js';
+
+/** One expired lock as the release took it: the holder is the one before the release. */
+export interface ReleasedRow {
+  eventId: number;
+  seatId: number;
+  seat: string;
+  lockedBy: string;
+  lockedUntil: Date;
+  /** Null when previewed by a dry run. */
+  releasedAt: Date | null;
+}
+
+export interface ReleaseBatchOptions {
+  batchSize: number;
+  eventId?: number;
+  graceMs: number;
+}
+
+/**
+ * Where SQLite and PostgreSQL differ, behind one shape. SQL fragments are
+ * strings to splice into queries shared by both engines; whole operations
+ * whose best SQL differs (the release batch) are functions.
+ */
+export interface Engine {
+  readonly name: 'sqlite' | 'postgres';
+  /** The database clock, read at the moment the statement (or row) is evaluated. */
+  readonly now: string;
+  /** A bound parameter (`?` or `:name`) read as an instant. */
+  castInstant(param: string): string;
+  /** `instant + ms`, where `ms` is SQL evaluating to a number of milliseconds. */
+  addMs(instant: string, ms: string): string;
+  /** The smaller of two instants. */
+  least(a: string, b: string): string;
+  /** The character with this code point. */
+  chr(code: string): string;
+  /** A Date as the engine binds it for an instant column. */
+  bindInstant(date: Date): Date | number;
+  /** An instant column's value as a Date. */
+  readInstant(value: unknown): Date;
+  /** Adds the table's instant column (UTC, millisecond precision) to a schema builder. */
+  instantColumn(table: Knex.CreateTableBuilder, name: string): Knex.ColumnBuilder;
+  /** The rows of a `knex.raw` result (drivers shape it differently). */
+  rows<T = any>(result: unknown): T[];
+  /** Locks the selected rows against other writers until the transaction ends, where the engine can. */
+  forUpdate(query: Knex.QueryBuilder): Knex.QueryBuilder;
+  /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
+  writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /** Releases one batch of expired locks, writes their history, and returns them. */
+  releaseBatch(knex: Knex, options: ReleaseBatchOptions): Promise<ReleasedRow[]>;
+  /** A driver error turned into a SeatctlError, or undefined when it isn't one we understand. */
+  translateError(error: unknown): SeatctlError | undefined;
+}

@@ -1,0 +1,181 @@
+import knexFactory, { type Knex } from 'knex';
+import { SeatctlError } from '../errors.js';
+import type { Engine, ReleasedRow } from './engine.js';
+import type { PostgresTarget } from './url.js';
+
+export interface PostgresOptions {
+  /** How long to wait for the server to accept a connection. */
+  connectTimeoutMs: number;
+}
+
+export function createPostgresKnex(target: PostgresTarget, options: PostgresOptions): Knex {
+  return knexFactory({
+    client: 'pg',
+    // Never a connection string: Knex would hand an unparsable one to SQLite.
+    connection: {
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      database: target.database,
+      ssl: target.ssl,
+      application_name: target.applicationName ?? 'seatctl',
+      connectionTimeoutMillis: options.connectTimeoutMs,
+    },
+    // A CLI needs few connections, and must give up on an unreachable server
+    // within the connect timeout rather than Knex's 60 s.
+    pool: { min: 0, max: 4 },
+    acquireConnectionTimeout: options.connectTimeoutMs + 1000,
+    // Skips Knex's `select version()` round trip on the first connection.
+    version: '13',
+    compileSqlOnError: false,
+    log: silentLog,
+  });
+}
+
+/** Knex logs pool errors to the console itself; seatctl reports them once, in its own words. */
+export const silentLog = { warn() {}, error() {}, debug() {}, deprecate() {} };
+
+/** Milliseconds (a bound number or SQL expression) as an interval. */
+const interval = (ms: string) => `(CAST(${ms} AS double precision) * interval '1 millisecond')`;
+
+const RETRYABLE = new Set(['40P01', '40001']); // deadlock detected, serialization failure
+
+export function createPostgresEngine(target: PostgresTarget, options: PostgresOptions): Engine {
+  return {
+    name: 'postgres',
+    // now() is the start of the transaction: a long transaction would see a
+    // lock as valid after it expired. clock_timestamp() is the real clock.
+    now: 'clock_timestamp()',
+    castInstant: (param) => `CAST(${param} AS timestamptz)`,
+    addMs: (instant, ms) => `(${instant} + ${interval(ms)})`,
+    least: (a, b) => `least(${a}, ${b})`,
+    chr: (code) => `chr(${code})`,
+    bindInstant: (date) => date,
+    readInstant: (value) => (value instanceof Date ? value : new Date(value as string)),
+    instantColumn: (table, name) => table.specificType(name, 'timestamptz(3)'),
+    forUpdate: (query) => query.forUpdate(),
+    rows: (result) => (result as { rows: any[] }).rows,
+
+    async writeTransaction(knex, work) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await knex.transaction(work);
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
+        }
+      }
+    },
+
+    async releaseBatch(knex, { batchSize, eventId, graceMs }) {
+      // statement_timestamp() is stable, so the partial index on locked_until
+      // serves the pick; the UPDATE re-checks against the running clock.
+      // SKIP LOCKED: a seat another transaction is booking right now is left
+      // for the next run, and neither side waits for the other.
+      const result = await knex.raw(
+        `WITH picked AS (
+           SELECT id, locked_by, locked_until FROM seats
+           WHERE status = 'locked' AND locked_until <= statement_timestamp() - ${interval('?')}
+             ${eventId === undefined ? '' : 'AND event_id = ?'}
+           ORDER BY locked_until
+           LIMIT ?
+           FOR UPDATE SKIP LOCKED
+         ), released AS (
+           UPDATE seats AS s
+           SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
+           FROM picked AS p
+           WHERE s.id = p.id AND s.status = 'locked' AND s.locked_until <= clock_timestamp() - ${interval('?')}
+           RETURNING s.id, s.event_id, s.seat_number, s.lock_token, p.locked_by, p.locked_until
+         )
+         INSERT INTO release_history
+           (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
+         SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, clock_timestamp(), 'expired'
+         FROM released
+         RETURNING event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
+        eventId === undefined ? [graceMs, batchSize, graceMs] : [graceMs, eventId, batchSize, graceMs],
+      );
+      return (
+        result.rows as Array<{
+          event_id: number;
+          seat_id: number;
+          seat_number: string;
+          locked_by: string;
+          locked_until: Date;
+          released_at: Date;
+        }>
+      ).map(
+        (row): ReleasedRow => ({
+          eventId: row.event_id,
+          seatId: row.seat_id,
+          seat: row.seat_number,
+          lockedBy: row.locked_by,
+          lockedUntil: row.locked_until,
+          releasedAt: row.released_at,
+        }),
+      );
+    },
+
+    translateError: (error) => translatePostgresError(error, target, options),
+  };
+}
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by the server',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  EPIPE: 'connection closed by the server',
+};
+
+function translatePostgresError(
+  error: unknown,
+  target: PostgresTarget,
+  options: PostgresOptions,
+): SeatctlError | undefined {
+  const { code, name, message } = (error ?? {}) as { code?: string; name?: string; message?: string };
+  const cannotConnect = (reason: string) =>
+    new SeatctlError('unavailable', `cannot connect to PostgreSQL at ${target.host}:${target.port}: ${reason}`, {
+      cause: error,
+    });
+  const seconds = `${options.connectTimeoutMs / 1000} s`;
+
+  if (code !== undefined && code in NETWORK_REASONS) return cannotConnect(NETWORK_REASONS[code]!);
+  if (name === 'KnexTimeoutError' || /connection timeout|timeout expired/i.test(message ?? '')) {
+    return cannotConnect(`no answer within the connect timeout (${seconds}); raise it with --connect-timeout`);
+  }
+  if (code === '28P01' || code === '28000') return cannotConnect(serverMessage(message));
+  if (code === '3D000') return cannotConnect(serverMessage(message));
+  if (/SASL|client password must be a string/.test(message ?? '')) {
+    return cannotConnect('the server asks for a password and the URL has none');
+  }
+  if (/self[- ]signed certificate|does not support SSL|certificate/i.test(message ?? '')) {
+    return cannotConnect(`SSL negotiation failed (${serverMessage(message)}); check sslmode in the URL`);
+  }
+  if (/Connection terminated|Client has encountered a connection error|not queryable/i.test(message ?? '')) {
+    return cannotConnect('the connection was closed');
+  }
+  if (code === undefined) return undefined;
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') {
+    return cannotConnect(serverMessage(message));
+  }
+  if (code === '25006') {
+    return new SeatctlError('unavailable', 'cannot write: the PostgreSQL server is read-only (a standby?)', {
+      cause: error,
+    });
+  }
+  if (code === '42P01') {
+    return new SeatctlError('schema', 'the database is not set up for seatctl: run seatctl migrate', { cause: error });
+  }
+  return undefined;
+}
+
+/** The server's own sentence, without the SQL Knex may have put in front of it. */
+function serverMessage(message: string | undefined): string {
+  const text = message ?? 'unknown error';
+  const cut = text.lastIndexOf(' - ');
+  return cut === -1 ? text : text.slice(cut + 3);
+}

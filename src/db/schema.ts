@@ -1,0 +1,120 @@
+import type { Knex } from 'knex';
+import * as initialSchema from '../../migrations/001_initial_schema.js';
+import { SeatctlError } from '../errors.js';
+import type { Engine } from './engine.js';
+import { guard, type SeatDatabase } from './open.js';
+
+interface MigrationModule {
+  up(knex: Knex, engine: Engine): Promise<void>;
+  down(knex: Knex, engine: Engine): Promise<void>;
+}
+
+// The migrations are imported, not looked up in a directory: their names are
+// the same whether seatctl runs from source or from the build, and nothing
+// depends on the directory cron starts it from.
+const MIGRATIONS: ReadonlyArray<{ name: string; module: MigrationModule }> = [
+  { name: '001_initial_schema', module: initialSchema },
+];
+
+export const MIGRATION_NAMES = MIGRATIONS.map((m) => m.name);
+
+const MIGRATIONS_TABLE = 'knex_migrations';
+
+function migrationSource(engine: Engine): Knex.MigrationSource<(typeof MIGRATIONS)[number]> {
+  return {
+    getMigrations: async () => [...MIGRATIONS],
+    getMigrationName: (migration) => migration.name,
+    getMigration: async ({ module }) => ({
+      up: (knex: Knex) => module.up(knex, engine),
+      down: (knex: Knex) => module.down(knex, engine),
+    }),
+  };
+}
+
+export interface MigrateResult {
+  /** Names of the migrations this run applied, oldest first; empty when up to date. */
+  applied: string[];
+}
+
+/** Brings the schema up to date. Safe to run any number of times, from several hosts at once. */
+export function migrate(db: SeatDatabase): Promise<MigrateResult> {
+  return guard(db, () => migrateLatest(db));
+}
+
+async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
+  await assertNotNewer(db);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [, applied] = (await db.knex.migrate.latest({
+        migrationSource: migrationSource(db.engine),
+        tableName: MIGRATIONS_TABLE,
+      })) as [number, string[]];
+      schemaChecked.set(db, Promise.resolve());
+      return { applied };
+    } catch (error) {
+      // Another host is migrating right now: wait for it, then find nothing to do.
+      if ((error as Error).name !== 'MigrationLocked' || attempt >= 60) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+const schemaChecked = new WeakMap<SeatDatabase, Promise<void>>();
+
+/**
+ * Throws a `schema` error unless every migration this seatctl knows has been
+ * applied and none it doesn't know. Checked once per database handle.
+ */
+export function ensureSchema(db: SeatDatabase): Promise<void> {
+  let check = schemaChecked.get(db);
+  if (check === undefined) {
+    check = checkSchema(db);
+    schemaChecked.set(db, check);
+    check.catch(() => schemaChecked.delete(db));
+  }
+  return check;
+}
+
+async function appliedMigrations(db: SeatDatabase): Promise<string[] | undefined> {
+  try {
+    return await db.knex(MIGRATIONS_TABLE).pluck('name');
+  } catch (error) {
+    if (isMissingTable(error)) return undefined;
+    throw error;
+  }
+}
+
+async function checkSchema(db: SeatDatabase): Promise<void> {
+  const applied = await appliedMigrations(db);
+  if (applied === undefined || applied.length === 0) {
+    throw new SeatctlError('schema', `the database ${db.target.display} is not set up: run seatctl migrate`);
+  }
+  assertKnown(db, applied);
+  const missing = MIGRATION_NAMES.filter((name) => !applied.includes(name));
+  if (missing.length > 0) {
+    throw new SeatctlError(
+      'schema',
+      `the database ${db.target.display} needs ${missing.length} migration(s) (${missing.join(', ')}): run seatctl migrate`,
+    );
+  }
+}
+
+async function assertNotNewer(db: SeatDatabase): Promise<void> {
+  const applied = await appliedMigrations(db);
+  if (applied !== undefined) assertKnown(db, applied);
+}
+
+function assertKnown(db: SeatDatabase, applied: string[]): void {
+  const unknown = applied.filter((name) => !MIGRATION_NAMES.includes(name));
+  if (unknown.length > 0) {
+    throw new SeatctlError(
+      'schema',
+      `the database ${db.target.display} was migrated by a newer seatctl (unknown migration ${unknown.join(', ')}); upgrade seatctl, this version will not touch it`,
+    );
+  }
+}
+
+function isMissingTable(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '42P01' || (code === 'SQLITE_ERROR' && /no such table/.test(message ?? ''));
+}

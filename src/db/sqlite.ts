@@ -1,0 +1,204 @@
+import { closeSync, constants, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import knexFactory, { type Knex } from 'knex';
+import BetterSqliteClient from 'knex/lib/dialects/better-sqlite3/index.js';
+import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transaction.js';
+import { SeatctlError } from '../errors.js';
+import type { Engine, ReleasedRow } from './engine.js';
+import type { SqliteTarget } from './url.js';
+
+export interface SqliteOptions {
+  /** How long a statement waits for another process's write lock before failing. */
+  busyTimeoutMs: number;
+  /** Create the file (owner-only) when it does not exist. */
+  create: boolean;
+}
+
+interface ConnectionSettings extends SqliteOptions {
+  filename: string;
+}
+
+// Knex begins every SQLite transaction with a plain BEGIN: a transaction that
+// reads first then writes can then fail with SQLITE_BUSY at once, without
+// waiting for the busy timeout. seatctl only opens transactions to write, so
+// they all take the write lock up front and wait for it.
+class ImmediateTransaction extends (SqliteTransaction as new (...args: unknown[]) => any) {
+  begin(conn: unknown) {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
+
+class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) => any) {
+  transaction(...args: unknown[]) {
+    return new ImmediateTransaction(this, ...args);
+  }
+
+  async acquireRawConnection() {
+    const { filename, busyTimeoutMs, create } = this.connectionSettings as ConnectionSettings;
+    const inMemory = filename === ':memory:';
+    if (create && !inMemory) createOwnerOnlyFile(filename);
+    const db = new Database(filename, { fileMustExist: !inMemory, timeout: busyTimeoutMs });
+    try {
+      // WAL lets readers run while a writer commits; -wal and -shm files are
+      // created with the database file's (owner-only) permissions.
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      // A committed booking must survive a power cut, not only a crash.
+      db.pragma('synchronous = FULL');
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
+  }
+}
+
+/** Creates the database file readable and writable by its owner only, if it is missing. */
+function createOwnerOnlyFile(filename: string): void {
+  try {
+    closeSync(openSync(filename, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
+export function createSqliteKnex(target: SqliteTarget, options: SqliteOptions): Knex {
+  return knexFactory({
+    client: SeatctlSqliteClient,
+    connection: { filename: target.filename, busyTimeoutMs: options.busyTimeoutMs, create: options.create },
+    useNullAsDefault: true,
+    compileSqlOnError: false,
+    log: { warn() {}, error() {}, debug() {}, deprecate() {} },
+    pool: { min: 1, max: 1 },
+  } as unknown as Knex.Config);
+}
+
+// Integer milliseconds since the epoch (UTC), from SQLite's own clock.
+const NOW = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
+
+export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions): Engine {
+  return {
+    name: 'sqlite',
+    now: NOW,
+    castInstant: (param) => param,
+    addMs: (instant, ms) => `(${instant} + ${ms})`,
+    least: (a, b) => `min(${a}, ${b})`,
+    chr: (code) => `char(${code})`,
+    bindInstant: (date) => date.getTime(),
+    readInstant: (value) => new Date(value as number),
+    instantColumn: (table, name) => table.bigInteger(name),
+    forUpdate: (query) => query,
+    rows: (result) => result as any[],
+    writeTransaction: (knex, work) => knex.transaction(work),
+
+    async releaseBatch(knex, { batchSize, eventId, graceMs }) {
+      return knex.transaction(async (trx) => {
+        // The history rows carry the holder as it was; under the write lock
+        // the seats they name are then released in a second statement.
+        const logged: Array<{
+          id: number;
+          event_id: number;
+          seat_id: number;
+          seat_number: string;
+          locked_by: string;
+          locked_until: number;
+          released_at: number;
+        }> = await trx.raw(
+          `INSERT INTO release_history
+             (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
+           SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'expired'
+           FROM seats
+           WHERE status = 'locked' AND locked_until <= ${NOW} - ?${eventId === undefined ? '' : ' AND event_id = ?'}
+           ORDER BY locked_until
+           LIMIT ?
+           RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
+          eventId === undefined ? [graceMs, batchSize] : [graceMs, eventId, batchSize],
+        );
+        if (logged.length === 0) return [];
+        let first = logged[0]!.id;
+        let last = first;
+        for (const row of logged) {
+          if (row.id < first) first = row.id;
+          if (row.id > last) last = row.id;
+        }
+        await trx.raw(
+          `UPDATE seats SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
+           WHERE status = 'locked' AND id IN (SELECT seat_id FROM release_history WHERE id BETWEEN ? AND ?)`,
+          [first, last],
+        );
+        return logged.map(
+          (row): ReleasedRow => ({
+            eventId: row.event_id,
+            seatId: row.seat_id,
+            seat: row.seat_number,
+            lockedBy: row.locked_by,
+            lockedUntil: new Date(row.locked_until),
+            releasedAt: new Date(row.released_at),
+          }),
+        );
+      });
+    },
+
+    translateError: (error) => translateSqliteError(error, target, options),
+  };
+}
+
+function translateSqliteError(error: unknown, target: SqliteTarget, options: SqliteOptions): SeatctlError | undefined {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  const where = target.display;
+  const unavailable = (message: string) => new SeatctlError('unavailable', message, { cause: error });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return unavailable(
+      `the database ${where} is busy: another process held its write lock for longer than the busy timeout (${options.busyTimeoutMs} ms); try again later or raise --busy-timeout`,
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return unavailable(`cannot write to the database ${where}: it is read-only (check the permissions of the file and its directory)`);
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) return unavailable(`cannot open the database ${where}: ${whyCannotOpen(target.filename)}`);
+  if (code === 'SQLITE_ERROR' && /no such table/.test(String((error as Error).message))) {
+    return new SeatctlError('schema', `the database ${where} is not set up for seatctl: run seatctl migrate`, { cause: error });
+  }
+  if (code === 'SQLITE_NOTADB') return unavailable(`cannot open the database ${where}: the file is not a SQLite database`);
+  if (code.startsWith('SQLITE_CORRUPT')) return unavailable(`the database ${where} is corrupt (restore it from a backup)`);
+  if (code === 'SQLITE_FULL') return unavailable(`cannot write to the database ${where}: the disk is full`);
+  if (code.startsWith('SQLITE_IOERR')) return unavailable(`cannot read or write the database ${where}: input/output error (${code})`);
+  if (code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_AUTH')) {
+    return unavailable(`cannot open the database ${where}: permission denied`);
+  }
+  switch (code) {
+    case 'ENOENT':
+      return unavailable(`cannot open the database ${where}: the directory ${dirname(target.filename)} does not exist`);
+    case 'EACCES':
+    case 'EPERM':
+      return unavailable(`cannot open the database ${where}: permission denied`);
+    case 'EROFS':
+      return unavailable(`cannot create the database ${where}: the file system is read-only`);
+    case 'ENOTDIR':
+      return unavailable(`cannot open the database ${where}: a part of the path is not a directory`);
+    case 'ENOSPC':
+      return unavailable(`cannot create the database ${where}: the disk is full`);
+    default:
+      return undefined;
+  }
+}
+
+function whyCannotOpen(filename: string): string {
+  try {
+    const stat = statSync(filename);
+    return stat.isDirectory() ? 'it is a directory, not a database file' : 'the file or its directory is not accessible';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      try {
+        statSync(dirname(filename));
+        return 'the file does not exist';
+      } catch {
+        return `the directory ${dirname(filename)} does not exist`;
+      }
+    }
+    return 'the file is not accessible';
+  }
+}
