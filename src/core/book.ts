@@ -24,7 +24,7 @@ export interface BookResult {
  * instant of the write, by the database clock. Otherwise nothing is booked and
  * a `SeatConflictError` says why, per seat.
  */
-export function bookSeats(db: SeatDatabase, options: BookOptions): Promise<BookResult> {
+export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise<BookResult> {
   checkUser(options.user);
   checkSeatList(options.seats);
   const { engine } = db;

@@ -39,7 +39,7 @@ export interface HistoryEntry {
 export const MAX_HISTORY_LIMIT = 1_000_000;
 
 /** The release history, newest first. */
-export function history(db: SeatDatabase, options: HistoryOptions = {}): Promise<HistoryEntry[]> {
+export async function history(db: SeatDatabase, options: HistoryOptions = {}): Promise<HistoryEntry[]> {
   const limit = options.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
     throw usageError(`the limit must be a whole number from 1 to ${MAX_HISTORY_LIMIT}`);

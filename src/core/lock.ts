@@ -48,7 +48,7 @@ export interface LockResult {
  * holder's own seats are re-locked with the new expiry, up to the hold cap.
  * Otherwise nothing changes and a `SeatConflictError` says why, per seat.
  */
-export function lockSeats(db: SeatDatabase, options: LockOptions): Promise<LockResult> {
+export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise<LockResult> {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
   const maxHoldMs = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
   checkUser(options.user);

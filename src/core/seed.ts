@@ -18,7 +18,7 @@ export interface DemoSeedResult {
 }
 
 /** Restores the demo event of the Quick start: 100 seats, 19 expired locks, 3 active locks, 5 bookings. */
-export function seedDemo(db: SeatDatabase, options: { reset?: boolean } = {}): Promise<DemoSeedResult> {
+export async function seedDemo(db: SeatDatabase, options: { reset?: boolean } = {}): Promise<DemoSeedResult> {
   return guard(db, async () => {
     await ensureSchema(db);
     await db.engine.writeTransaction(db.knex, async (trx) => {
@@ -69,7 +69,7 @@ const EVENTS_PER_CHUNK = 5_000;
  * booked seats are spread evenly over all seats; which are which is fixed by
  * the sizes, so a seed can be repeated exactly.
  */
-export function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOptions): Promise<SyntheticSeedResult> {
+export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOptions): Promise<SyntheticSeedResult> {
   const { events, seatsPerEvent } = options;
   const expired = options.expired ?? 0;
   const active = options.active ?? 0;

@@ -44,7 +44,7 @@ export interface StatsReport {
 }
 
 /** Per-event seat counts, the release heartbeat, and whether the sweeper looks stopped. */
-export function stats(db: SeatDatabase, options: StatsOptions = {}): Promise<StatsReport> {
+export async function stats(db: SeatDatabase, options: StatsOptions = {}): Promise<StatsReport> {
   const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
   if (!Number.isSafeInteger(staleAfterMs) || staleAfterMs < 1000) throw usageError('the stale-after period must be at least 1 second');
   const { knex, engine } = db;
@@ -96,7 +96,7 @@ export interface AvailableSeats {
   seats: string[];
 }
 
-export function availableSeats(db: SeatDatabase, event: string): Promise<AvailableSeats> {
+export async function availableSeats(db: SeatDatabase, event: string): Promise<AvailableSeats> {
   const { knex, engine } = db;
   return guard(db, async () => {
     await ensureSchema(db);

@@ -30,7 +30,7 @@ export interface UnlockResult {
  * (reason `unlocked`) in the same transaction. Seats that are not locked, are
  * booked, or (with `user`) are held by someone else refuse the whole request.
  */
-export function unlockSeats(db: SeatDatabase, options: UnlockOptions): Promise<UnlockResult> {
+export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Promise<UnlockResult> {
   if (options.user !== undefined) checkUser(options.user);
   checkSeatList(options.seats);
   const { engine } = db;

@@ -1,0 +1,87 @@
+// Starts a throwaway PostgreSQL cluster for the tests and the benchmark: a new
+// data directory under the system temp dir, listening on 127.0.0.1 on a free
+// port, deleted on stop. Plain JavaScript so that bench/ can use it unbuilt.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** The directory holding initdb, pg_ctl and postgres, or undefined when the server isn't installed. */
+export function findServerBinaries() {
+  const candidates = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((v) => join(debian, v, 'bin')));
+  }
+  return candidates.find((dir) => ['initdb', 'pg_ctl', 'postgres'].every((tool) => existsSync(join(dir, tool))));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * @param {{ fast?: boolean }} options fast: no fsync (tests); the benchmark keeps the defaults.
+ * @returns {Promise<{ adminUrl: string, version: string, stop: () => void }>}
+ */
+export async function startPostgres(options = {}) {
+  const bin = findServerBinaries();
+  if (bin === undefined) throw new Error('PostgreSQL server binaries (initdb, pg_ctl, postgres) are not installed');
+  // PostgreSQL refuses to run as root: run it as the postgres user then.
+  const asRoot = process.getuid?.() === 0;
+  const run = (tool, args) => {
+    const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
+    const result = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 120_000 });
+    if (result.status !== 0) {
+      throw new Error(`${tool} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout || result.error}`);
+    }
+    return result.stdout;
+  };
+
+  const dir = mkdtempSync(join(tmpdir(), 'seatctl-pg-'));
+  const password = randomBytes(12).toString('hex');
+  const pwfile = join(dir, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
+    chownSync(dir, uid, gid);
+    chownSync(pwfile, uid, gid);
+  }
+  const data = join(dir, 'data');
+  run('initdb', ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  const port = await freePort();
+  const settings = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c max_connections=200',
+    ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
+  ];
+  run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+  const version = run('postgres', ['--version']).trim();
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  return { adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, version, stop, port, password };
+}
