@@ -35,8 +35,11 @@ export async function up(knex: Knex, engine: Engine): Promise<void> {
     t.check("status = 'locked' OR (locked_by IS NULL AND locked_until IS NULL)", [], 'seats_unlocked_clean');
     t.check("status <> 'booked' OR booked_by IS NOT NULL", [], 'seats_booking_complete');
   });
-  // Finding the expired locks costs what the locked seats cost, not the table.
-  await knex.raw(`CREATE INDEX seats_locked_until ON seats (locked_until) WHERE status = 'locked'`);
+  // The locked seats, with their expiry: finding the expired locks costs what
+  // the locked seats cost, not the table. Ordered by id so that a release
+  // batch takes neighbouring rows: each batch then rewrites few pages, where
+  // batches in expiry order would rewrite most of the table's pages each time.
+  await knex.raw(`CREATE INDEX seats_locked ON seats (id, locked_until) WHERE status = 'locked'`);
 
   await knex.schema.createTable('release_history', (t) => {
     t.bigIncrements('id');

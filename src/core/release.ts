@@ -107,8 +107,10 @@ interface BatchOptions {
 }
 
 async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
+  let afterSeatId = 0;
   for (;;) {
-    const rows = await db.engine.releaseBatch(db.knex, options);
+    const rows = await db.engine.releaseBatch(db.knex, { ...options, afterSeatId });
+    for (const row of rows) if (row.seatId > afterSeatId) afterSeatId = row.seatId;
     if (rows.length > 0) yield rows;
     // A short batch means nothing more had expired (or, on PostgreSQL, the
     // rest is being written by someone else right now: the next run takes it).
@@ -119,7 +121,7 @@ async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
 /** The locks a release would take, page by page, without writing anything. */
 async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
   const { knex, engine } = db;
-  let after: { lockedUntil: number | Date; id: number } | undefined;
+  let afterSeatId = 0;
   for (;;) {
     const rows = engine.rows<{
       id: number;
@@ -130,17 +132,11 @@ async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
     }>(
       await knex.raw(
         `SELECT id, event_id, seat_number, locked_by, locked_until FROM seats
-         WHERE status = 'locked' AND locked_until <= ${engine.addMs(engine.now, '?')}
+         WHERE status = 'locked' AND locked_until <= ${engine.addMs(engine.now, '?')} AND id > ?
            ${options.eventId === undefined ? '' : 'AND event_id = ?'}
-           ${after === undefined ? '' : 'AND (locked_until > ? OR (locked_until = ? AND id > ?))'}
-         ORDER BY locked_until, id
+         ORDER BY id
          LIMIT ?`,
-        [
-          -options.graceMs,
-          ...(options.eventId === undefined ? [] : [options.eventId]),
-          ...(after === undefined ? [] : [after.lockedUntil, after.lockedUntil, after.id]),
-          options.batchSize,
-        ],
+        [-options.graceMs, afterSeatId, ...(options.eventId === undefined ? [] : [options.eventId]), options.batchSize],
       ),
     );
     if (rows.length > 0) {
@@ -154,8 +150,7 @@ async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
       }));
     }
     if (rows.length < options.batchSize) return;
-    const last = rows[rows.length - 1]!;
-    after = { lockedUntil: last.locked_until, id: last.id };
+    afterSeatId = rows[rows.length - 1]!.id;
   }
 }
 

@@ -14,6 +14,8 @@ export interface ReleasedRow {
 
 export interface ReleaseBatchOptions {
   batchSize: number;
+  /** Only seats with a greater id: batches walk the locked seats in id order. */
+  afterSeatId: number;
   eventId?: number;
   graceMs: number;
 }

@@ -68,17 +68,18 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
       }
     },
 
-    async releaseBatch(knex, { batchSize, eventId, graceMs }) {
-      // statement_timestamp() is stable, so the partial index on locked_until
-      // serves the pick; the UPDATE re-checks against the running clock.
+    async releaseBatch(knex, { batchSize, afterSeatId, eventId, graceMs }) {
+      // statement_timestamp() is stable, so the pick can be planned on the
+      // partial index of locked seats; the UPDATE re-checks against the
+      // running clock.
       // SKIP LOCKED: a seat another transaction is booking right now is left
       // for the next run, and neither side waits for the other.
       const result = await knex.raw(
         `WITH picked AS (
            SELECT id, locked_by, locked_until FROM seats
-           WHERE status = 'locked' AND locked_until <= statement_timestamp() - ${interval('?')}
+           WHERE status = 'locked' AND locked_until <= statement_timestamp() - ${interval('?')} AND id > ?
              ${eventId === undefined ? '' : 'AND event_id = ?'}
-           ORDER BY locked_until
+           ORDER BY id
            LIMIT ?
            FOR UPDATE SKIP LOCKED
          ), released AS (
@@ -93,7 +94,9 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
          SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, clock_timestamp(), 'expired'
          FROM released
          RETURNING event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
-        eventId === undefined ? [graceMs, batchSize, graceMs] : [graceMs, eventId, batchSize, graceMs],
+        eventId === undefined
+          ? [graceMs, afterSeatId, batchSize, graceMs]
+          : [graceMs, afterSeatId, eventId, batchSize, graceMs],
       );
       return (
         result.rows as Array<{

@@ -92,7 +92,7 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
     rows: (result) => result as any[],
     writeTransaction: (knex, work) => knex.transaction(work),
 
-    async releaseBatch(knex, { batchSize, eventId, graceMs }) {
+    async releaseBatch(knex, { batchSize, afterSeatId, eventId, graceMs }) {
       return knex.transaction(async (trx) => {
         // The history rows carry the holder as it was; under the write lock
         // the seats they name are then released in a second statement.
@@ -109,11 +109,11 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
              (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
            SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'expired'
            FROM seats
-           WHERE status = 'locked' AND locked_until <= ${NOW} - ?${eventId === undefined ? '' : ' AND event_id = ?'}
-           ORDER BY locked_until
+           WHERE status = 'locked' AND locked_until <= ${NOW} - ? AND id > ?${eventId === undefined ? '' : ' AND event_id = ?'}
+           ORDER BY id
            LIMIT ?
            RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
-          eventId === undefined ? [graceMs, batchSize] : [graceMs, eventId, batchSize],
+          eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize],
         );
         if (logged.length === 0) return [];
         let first = logged[0]!.id;
