@@ -8,7 +8,10 @@ export async function up(knex: Knex, engine: Engine): Promise<void> {
   await knex.schema.createTable('events', (t) => {
     t.increments('id');
     t.text('name').notNullable().unique();
-    engine.instantColumn(t, 'created_at').notNullable().defaultTo(knex.raw(`(${engine.now})`));
+    engine
+      .instantColumn(t, 'created_at')
+      .notNullable()
+      .defaultTo(knex.raw(`(${engine.now})`));
   });
 
   await knex.schema.createTable('seats', (t) => {
@@ -53,8 +56,8 @@ export async function up(knex: Knex, engine: Engine): Promise<void> {
     engine.instantColumn(t, 'released_at').notNullable();
     t.text('reason').notNullable();
     t.check("reason IN ('expired', 'unlocked', 'replaced')", [], 'release_history_reason_valid');
+    // One index: every extra one is written for every released lock.
     t.index(['released_at'], 'release_history_released_at');
-    t.index(['event_id', 'released_at'], 'release_history_event');
   });
 
   // The heartbeat of release-expired-locks: one row per host, rewritten by every real run.

@@ -32,11 +32,25 @@ export async function seed(trx: Knex.Transaction, engine: Engine): Promise<void>
       if (expired >= 0) {
         // Expired between 2 and 20 minutes ago, after a 5-minute hold.
         const until = -(20 - expired) * MINUTE;
-        return { ...base, status: 'locked', locked_by: 'admin', locked_until: at(until), locked_at: at(until - 5 * MINUTE), lock_token: 1 };
+        return {
+          ...base,
+          status: 'locked',
+          locked_by: 'admin',
+          locked_until: at(until),
+          locked_at: at(until - 5 * MINUTE),
+          lock_token: 1,
+        };
       }
       const active = DEMO_ACTIVE.indexOf(seat);
       if (active >= 0) {
-        return { ...base, status: 'locked', locked_by: 'alice', locked_until: at((3 + active) * MINUTE), locked_at: at(-MINUTE), lock_token: 1 };
+        return {
+          ...base,
+          status: 'locked',
+          locked_by: 'alice',
+          locked_until: at((3 + active) * MINUTE),
+          locked_at: at(-MINUTE),
+          lock_token: 1,
+        };
       }
       if (DEMO_BOOKED.includes(seat)) {
         return { ...base, status: 'booked', booked_by: 'bob', booked_at: at(-30 * MINUTE), lock_token: 1 };

@@ -12,13 +12,16 @@ const RELEASED_LINE = /^✔ Released lock on Seat A\d+ \(Event: Taylor Swift - E
 describeEachEngine('seatctl CLI', (engine) => {
   const t = useDatabase(engine);
   const cli = (args: string[], options: Parameters<typeof runCli>[1] = {}) => runCli(['--db', t.url, ...args], options);
-  const demoId = async () => String((await t.db.knex('events').where('name', 'Taylor Swift - Eras Tour').first('id')).id);
+  const demoId = async () =>
+    String((await t.db.knex('events').where('name', 'Taylor Swift - Eras Tour').first('id')).id);
 
   describe('the Quick start', () => {
     it('seeds the demo, releases exactly the 19 expired locks, then has nothing to release', async () => {
       const seed = await cli(['seed']);
       expect(seed).toMatchObject({ code: 0, stderr: '' });
-      expect(seed.stdout).toMatch(/^Seeded Taylor Swift - Eras Tour: 100 seats, 19 expired locks \(admin\), 3 active locks \(alice\), 5 booked\n$/);
+      expect(seed.stdout).toMatch(
+        /^Seeded Taylor Swift - Eras Tour: 100 seats, 19 expired locks \(admin\), 3 active locks \(alice\), 5 booked\n$/,
+      );
 
       const first = await cli(['release-expired-locks']);
       expect(first.code).toBe(0);
@@ -26,7 +29,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       const lines = first.stdout.trimEnd().split('\n');
       expect(lines).toHaveLength(20);
       for (const line of lines.slice(0, 19)) expect(line).toMatch(RELEASED_LINE);
-      expect(new Set(lines.slice(0, 19).map((l) => /Seat (\w+)/.exec(l)![1]))).toEqual(new Set(Array.from({ length: 19 }, (_, i) => `A${i + 1}`)));
+      expect(new Set(lines.slice(0, 19).map((l) => /Seat (\w+)/.exec(l)![1]))).toEqual(
+        new Set(Array.from({ length: 19 }, (_, i) => `A${i + 1}`)),
+      );
       expect(lines[19]).toBe('Total locks released: 19');
       expect(first.stdout).not.toMatch(ANSI);
 
@@ -34,14 +39,22 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(second).toEqual({ code: 0, signal: null, stdout: 'No expired locks to release\n', stderr: '' });
 
       const locked = await cli(['list-locked', '--json']);
-      expect(jsonLines(locked.stdout).filter((r) => r.type === 'lock').map((r) => r.seat)).toEqual(['B1', 'B2', 'B3']);
+      expect(
+        jsonLines(locked.stdout)
+          .filter((r) => r.type === 'lock')
+          .map((r) => r.seat),
+      ).toEqual(['B1', 'B2', 'B3']);
     });
   });
 
   describe('release-expired-locks', () => {
     it('--quiet prints only the total, and nothing at all when nothing expired', async () => {
       await cli(['seed']);
-      expect(await cli(['release-expired-locks', '--quiet'])).toMatchObject({ code: 0, stdout: 'Total locks released: 19\n', stderr: '' });
+      expect(await cli(['release-expired-locks', '--quiet'])).toMatchObject({
+        code: 0,
+        stdout: 'Total locks released: 19\n',
+        stderr: '',
+      });
       expect(await cli(['release-expired-locks', '--quiet'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
     });
 
@@ -59,7 +72,9 @@ describeEachEngine('seatctl CLI', (engine) => {
         expect(Date.parse(record.lockedUntil)).toBeLessThan(Date.now());
       }
       expect(records[19]).toEqual({ type: 'summary', total: 19, dryRun: false });
-      expect(jsonLines((await cli(['release-expired-locks', '--json'])).stdout)).toEqual([{ type: 'summary', total: 0, dryRun: false }]);
+      expect(jsonLines((await cli(['release-expired-locks', '--json'])).stdout)).toEqual([
+        { type: 'summary', total: 0, dryRun: false },
+      ]);
     });
 
     it('--dry-run reports and changes nothing', async () => {
@@ -67,7 +82,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       const before = await dumpDatabase(t.db);
       const dry = await cli(['release-expired-locks', '--dry-run']);
       expect(dry.code).toBe(0);
-      expect(dry.stdout).toMatch(/^Would release lock on Seat A13 \(Event: Taylor Swift - Eras Tour, was locked by admin\)$/m);
+      expect(dry.stdout).toMatch(
+        /^Would release lock on Seat A13 \(Event: Taylor Swift - Eras Tour, was locked by admin\)$/m,
+      );
       expect(dry.stdout).toMatch(/Total locks that would be released: 19\n$/);
       expect(await dumpDatabase(t.db)).toBe(before);
       expect(jsonLines((await cli(['release-expired-locks', '--dry-run', '--json'])).stdout).at(-1)).toEqual({
@@ -86,7 +103,11 @@ describeEachEngine('seatctl CLI', (engine) => {
       const graced = await cli(['release-expired-locks', '--event', 'Early Show', '--grace', '1m', '--json']);
       expect(jsonLines(graced.stdout).map((r) => r.seat ?? r.total)).toEqual(['A2', 1]);
       const rest = await cli(['release-expired-locks', '--json']);
-      expect(jsonLines(rest.stdout).map((r) => r.seat ?? r.total).sort()).toEqual([2, 'A1', 'A1']);
+      expect(
+        jsonLines(rest.stdout)
+          .map((r) => r.seat ?? r.total)
+          .sort(),
+      ).toEqual([2, 'A1', 'A1']);
     });
 
     it('colors only a terminal or FORCE_COLOR; NO_COLOR and --no-color turn it off', async () => {
@@ -95,14 +116,21 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(forced.stdout).toMatch(/\u001b\[33mWould release lock on Seat A1 /);
       const noColorEnv = await cli(['release-expired-locks', '--dry-run'], { env: { NO_COLOR: '1' } });
       expect(noColorEnv.stdout).not.toMatch(ANSI);
-      const noColorFlag = await cli(['release-expired-locks', '--dry-run', '--no-color'], { env: { FORCE_COLOR: '1' } });
+      const noColorFlag = await cli(['release-expired-locks', '--dry-run', '--no-color'], {
+        env: { FORCE_COLOR: '1' },
+      });
       expect(noColorFlag.stdout).not.toMatch(ANSI);
       const released = await cli(['release-expired-locks'], { env: { FORCE_COLOR: '1' } });
       expect(released.stdout).toMatch(/\u001b\[32m✔ Released lock on Seat A1 /);
     });
 
     it('rejects a bad --batch-size or --grace with exit 2 and one line', async () => {
-      for (const args of [['--batch-size', '0'], ['--batch-size', 'abc'], ['--batch-size', '-5'], ['--grace', '5x']]) {
+      for (const args of [
+        ['--batch-size', '0'],
+        ['--batch-size', 'abc'],
+        ['--batch-size', '-5'],
+        ['--grace', '5x'],
+      ]) {
         const result = await cli(['release-expired-locks', ...args]);
         expect(result.code, args.join(' ')).toBe(2);
         expect(result.stdout).toBe('');
@@ -117,9 +145,15 @@ describeEachEngine('seatctl CLI', (engine) => {
       const result = await cli(['lock', 'Taylor Swift - Eras Tour', 'D1', 'D2', '--user', 'zoe']);
       expect(result.code).toBe(0);
       expect(result.stderr).toBe('');
-      expect(result.stdout).toMatch(/^✔ Locked 2 seats \(D1, D2\) of Taylor Swift - Eras Tour for zoe, until \d\d:\d\d:\d\d, in 5 minutes\n$/);
-      const json = jsonLines((await cli(['lock', await demoId(), 'D3', '--user', 'zoe', '--ttl', '90s', '--json'])).stdout);
-      expect(json).toEqual([expect.objectContaining({ type: 'locked', seat: 'D3', lockedBy: 'zoe', lockToken: 1, renewed: false })]);
+      expect(result.stdout).toMatch(
+        /^✔ Locked 2 seats \(D1, D2\) of Taylor Swift - Eras Tour for zoe, until \d\d:\d\d:\d\d, in 5 minutes\n$/,
+      );
+      const json = jsonLines(
+        (await cli(['lock', await demoId(), 'D3', '--user', 'zoe', '--ttl', '90s', '--json'])).stdout,
+      );
+      expect(json).toEqual([
+        expect.objectContaining({ type: 'locked', seat: 'D3', lockedBy: 'zoe', lockToken: 1, renewed: false }),
+      ]);
       expect(Date.parse(json[0]!.lockedUntil) - Date.now()).toBeGreaterThan(80_000);
     });
 
@@ -135,7 +169,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(await dumpDatabase(t.db)).toBe(before);
       const json = await cli(['lock', await demoId(), 'B1', '--user', 'zoe', '--json']);
       expect(json.code).toBe(3);
-      expect(jsonLines(json.stdout)).toEqual([expect.objectContaining({ type: 'conflict', seat: 'B1', reason: 'held', lockedBy: 'alice' })]);
+      expect(jsonLines(json.stdout)).toEqual([
+        expect.objectContaining({ type: 'conflict', seat: 'B1', reason: 'held', lockedBy: 'alice' }),
+      ]);
     });
 
     it('treats unknown events and seats, a missing --user and bad TTLs as bad input: exit 2, one line', async () => {
@@ -168,8 +204,12 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(plain.code).toBe(0);
       const lines = plain.stdout.trimEnd().split('\n');
       expect(lines[0]).toMatch(/^EVENT\s+SEAT\s+LOCKED BY\s+LOCKED UNTIL$/);
-      expect(lines).toContainEqual(expect.stringMatching(/^Taylor Swift - Eras Tour {2}A13 +admin +\d\d:\d\d:\d\d +expired \d+ minutes ago$/));
-      expect(lines).toContainEqual(expect.stringMatching(/^Taylor Swift - Eras Tour {2}B1 +alice +\d\d:\d\d:\d\d +expires in \d minutes$/));
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^Taylor Swift - Eras Tour {2}A13 +admin +\d\d:\d\d:\d\d +expired \d+ minutes ago$/),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(/^Taylor Swift - Eras Tour {2}B1 +alice +\d\d:\d\d:\d\d +expires in \d minutes$/),
+      );
       expect(lines.at(-1)).toBe('22 locked seats: 19 expired, 3 active');
       const colored = await cli(['list-locked'], { env: { FORCE_COLOR: '3' } });
       expect(colored.stdout).toMatch(/\u001b\[31mTaylor Swift - Eras Tour {2}A1 /);
@@ -181,7 +221,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       const active = jsonLines((await cli(['list-locked', '--active', '--json'])).stdout);
       expect(active.map((r) => r.seat ?? r.type)).toEqual(['B1', 'B2', 'B3', 'summary']);
       expect(active.at(-1)).toEqual({ type: 'summary', total: 3, expired: 0, active: 3 });
-      const expired = jsonLines((await cli(['list-locked', '--expired', '--user', 'admin', '--event', await demoId(), '--json'])).stdout);
+      const expired = jsonLines(
+        (await cli(['list-locked', '--expired', '--user', 'admin', '--event', await demoId(), '--json'])).stdout,
+      );
       expect(expired.at(-1)).toEqual({ type: 'summary', total: 19, expired: 19, active: 0 });
       expect((await cli(['list-locked', '--user', 'nobody'])).stdout).toBe('No locked seats\n');
       const both = await cli(['list-locked', '--expired', '--active']);
@@ -196,7 +238,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       const first = await runCli(['--db', url, 'migrate']);
       expect(first).toMatchObject({ code: 0, stdout: 'Applied migration 001_initial_schema\n', stderr: '' });
       expect(await runCli(['--db', url, 'migrate'])).toMatchObject({ code: 0, stdout: 'Database is up to date\n' });
-      expect(jsonLines((await runCli(['--db', url, 'migrate', '--json'])).stdout)).toEqual([{ type: 'summary', applied: 0 }]);
+      expect(jsonLines((await runCli(['--db', url, 'migrate', '--json'])).stdout)).toEqual([
+        { type: 'summary', applied: 0 },
+      ]);
     });
 
     it('exits 5 on a database that was never migrated, and tells to run migrate', async () => {
@@ -236,8 +280,12 @@ describe('seatctl CLI [sqlite only]', () => {
     const dir = tempDir();
     const file = join(dir, 'venue.db');
     expect((await runCli(['--db', `sqlite:${file}`, 'seed'])).code).toBe(0);
-    expect(jsonLines((await runCli(['--db', `file:${file}`, 'list-locked', '--json'])).stdout).at(-1)).toMatchObject({ total: 22 });
-    expect(jsonLines((await runCli(['--db', 'venue.db', 'list-locked', '--json'], { cwd: dir })).stdout).at(-1)).toMatchObject({ total: 22 });
+    expect(jsonLines((await runCli(['--db', `file:${file}`, 'list-locked', '--json'])).stdout).at(-1)).toMatchObject({
+      total: 22,
+    });
+    expect(
+      jsonLines((await runCli(['--db', 'venue.db', 'list-locked', '--json'], { cwd: dir })).stdout).at(-1),
+    ).toMatchObject({ total: 22 });
   });
 
   it('does not create a database file for a command that needs an existing one', async () => {
@@ -278,14 +326,18 @@ describe('seatctl CLI [sqlite only]', () => {
       const elapsed = Date.now() - started;
       expect(result.code).toBe(4);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toMatch(/^error: the database .*busy\.db is busy: another process held its write lock for longer than the busy timeout \(700 ms\)/);
+      expect(result.stderr).toMatch(
+        /^error: the database .*busy\.db is busy: another process held its write lock for longer than the busy timeout \(700 ms\)/,
+      );
       expect(elapsed).toBeGreaterThanOrEqual(700);
       expect(elapsed).toBeLessThan(5000);
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
     }
-    expect((await runCli(['--db', file, 'release-expired-locks', '--quiet'])).stdout).toBe('Total locks released: 19\n');
+    expect((await runCli(['--db', file, 'release-expired-locks', '--quiet'])).stdout).toBe(
+      'Total locks released: 19\n',
+    );
   });
 
   it('exits 4 with a clear sentence for a file that is not a SQLite database, and leaves it alone', async () => {
@@ -294,7 +346,9 @@ describe('seatctl CLI [sqlite only]', () => {
     chmodSync(file, 0o644);
     const result = await runCli(['--db', file, 'list-locked']);
     expect(result.code).toBe(4);
-    expect(result.stderr).toMatch(/^error: cannot open the database .*notes\.txt: the file is not a SQLite database\n$/);
+    expect(result.stderr).toMatch(
+      /^error: cannot open the database .*notes\.txt: the file is not a SQLite database\n$/,
+    );
   });
 });
 
@@ -304,7 +358,17 @@ describe('seatctl CLI without a database', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Examples:/);
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*5 +database not set up/);
-    for (const command of ['release-expired-locks', 'list-locked', 'lock', 'book', 'unlock', 'history', 'stats', 'seed', 'migrate']) {
+    for (const command of [
+      'release-expired-locks',
+      'list-locked',
+      'lock',
+      'book',
+      'unlock',
+      'history',
+      'stats',
+      'seed',
+      'migrate',
+    ]) {
       const sub = await runCli([command, '--help']);
       expect(sub.code, command).toBe(0);
       expect(sub.stdout, command).toMatch(/Examples:\n {2}\$ seatctl /);
@@ -314,7 +378,11 @@ describe('seatctl CLI without a database', () => {
 
   it('bad usage is one line on stderr with exit 2; an unknown command suggests the right one', async () => {
     const unknown = await runCli(['list-lock']);
-    expect(unknown).toMatchObject({ code: 2, stdout: '', stderr: "error: unknown command 'list-lock' (did you mean list-locked?)\n" });
+    expect(unknown).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: "error: unknown command 'list-lock' (did you mean list-locked?)\n",
+    });
     const option = await runCli(['release-expired-locks', '--frobnicate']);
     expect(option).toMatchObject({ code: 2, stdout: '', stderr: "error: unknown option '--frobnicate'\n" });
   });

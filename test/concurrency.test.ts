@@ -47,7 +47,9 @@ describeEachEngine('concurrency', (engine) => {
       expect(result.code, result.stderr).toBe(0);
       return jsonLines(result.stdout);
     });
-    const seats = reports.map((records) => records.filter((r) => r.type === 'released').map((r) => `${r.eventId}:${r.seat}`));
+    const seats = reports.map((records) =>
+      records.filter((r) => r.type === 'released').map((r) => `${r.eventId}:${r.seat}`),
+    );
     const [a, b] = seats as [string[], string[]];
     expect(new Set(a).size).toBe(a.length);
     expect(new Set(b).size).toBe(b.length);
@@ -109,7 +111,9 @@ describeEachEngine('concurrency', (engine) => {
     await placeLock(t.db, id, seatNumbers(3000), 'admin', -60_000);
     const cli = startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '50']);
     const library = await releaseExpiredLocks(t.db, { batchSize: 50 });
-    const fromCli = jsonLines((await cli.done).stdout).filter((r) => r.type === 'released').map((r) => r.seat);
+    const fromCli = jsonLines((await cli.done).stdout)
+      .filter((r) => r.type === 'released')
+      .map((r) => r.seat);
     const fromLibrary = library.released.map((r) => r.seat);
     expect(fromCli.length + fromLibrary.length).toBe(3000);
     expect(new Set([...fromCli, ...fromLibrary]).size).toBe(3000);
@@ -134,7 +138,9 @@ describe.skipIf(postgres.skipReason !== null)('concurrency [postgres: SKIP LOCKE
       expect(Date.now() - started, 'releasers never wait for the held row').toBeLessThan(20_000);
       const released = results.flatMap((r) => {
         expect(r.code, r.stderr).toBe(0);
-        return jsonLines(r.stdout).filter((x) => x.type === 'released').map((x) => x.seat as string);
+        return jsonLines(r.stdout)
+          .filter((x) => x.type === 'released')
+          .map((x) => x.seat as string);
       });
       expect(released).toHaveLength(2999);
       expect(new Set(released).size).toBe(2999);
@@ -146,6 +152,10 @@ describe.skipIf(postgres.skipReason !== null)('concurrency [postgres: SKIP LOCKE
       await holder.end();
     }
     const next = await runCli(['--db', t.url, 'release-expired-locks', '--json']);
-    expect(jsonLines(next.stdout).filter((x) => x.type === 'released').map((x) => x.seat)).toEqual(['A1500']);
+    expect(
+      jsonLines(next.stdout)
+        .filter((x) => x.type === 'released')
+        .map((x) => x.seat),
+    ).toEqual(['A1500']);
   });
 });

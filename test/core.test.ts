@@ -93,7 +93,14 @@ describeEachEngine('library', (engine) => {
       const check = async () => {
         const report = await stats(t.db);
         expect(report.events).toEqual([
-          expect.objectContaining({ event: 'Taylor Swift - Eras Tour', seats: 100, available: 73, locked: 3, expired: 19, booked: 5 }),
+          expect.objectContaining({
+            event: 'Taylor Swift - Eras Tour',
+            seats: 100,
+            available: 73,
+            locked: 3,
+            expired: 19,
+            booked: 5,
+          }),
         ]);
       };
       await check();
@@ -117,8 +124,10 @@ describeEachEngine('library', (engine) => {
         expect(lock.lockedUntil.getTime()).toBeLessThanOrEqual(lock.releasedAt!.getTime());
       }
       const rows = await seatRows(t.db, report.released[0]!.eventId);
-      for (const seat of seatNumbers(19)) expect(rows.get(seat)).toMatchObject({ status: 'available', locked_by: null, locked_until: null });
-      for (const seat of ['B1', 'B2', 'B3']) expect(rows.get(seat)).toMatchObject({ status: 'locked', locked_by: 'alice' });
+      for (const seat of seatNumbers(19))
+        expect(rows.get(seat)).toMatchObject({ status: 'available', locked_by: null, locked_until: null });
+      for (const seat of ['B1', 'B2', 'B3'])
+        expect(rows.get(seat)).toMatchObject({ status: 'locked', locked_by: 'alice' });
       for (const seat of ['C1', 'C2', 'C3', 'C4', 'C5']) expect(rows.get(seat)!.status).toBe('booked');
       expect((await releaseExpiredLocks(t.db)).total).toBe(0);
     });
@@ -149,7 +158,13 @@ describeEachEngine('library', (engine) => {
         // Committed: another connection already sees the batch's seats as available.
         const other = await openDatabase({ url: t.url });
         try {
-          const seen = await other.knex('seats').whereIn('seat_number', next.value.map((r) => r.seat)).pluck('status');
+          const seen = await other
+            .knex('seats')
+            .whereIn(
+              'seat_number',
+              next.value.map((r) => r.seat),
+            )
+            .pluck('status');
           expect(new Set(seen)).toEqual(new Set(['available']));
         } finally {
           await other.close();
@@ -167,7 +182,9 @@ describeEachEngine('library', (engine) => {
       controller.abort();
       const end = await batches.next();
       expect(end).toEqual({ done: true, value: { total: 5, dryRun: false, interrupted: true } });
-      expect(await t.db.knex('seats').where('status', 'locked').count({ n: '*' })).toEqual([{ n: engine.name === 'postgres' ? '15' : 15 }]);
+      expect(await t.db.knex('seats').where('status', 'locked').count({ n: '*' })).toEqual([
+        { n: engine.name === 'postgres' ? '15' : 15 },
+      ]);
     });
 
     it('--dry-run reports what would be released and changes nothing', async () => {
@@ -187,7 +204,9 @@ describeEachEngine('library', (engine) => {
       const b = await createEvent(t.db, 'Event B', ['A1']);
       await placeLock(t.db, a, ['A1', 'A2'], 'x', -MINUTE);
       await placeLock(t.db, b, ['A1'], 'y', -MINUTE);
-      expect((await releaseExpiredLocks(t.db, { event: 'Event B' })).released.map((r) => [r.event, r.seat])).toEqual([['Event B', 'A1']]);
+      expect((await releaseExpiredLocks(t.db, { event: 'Event B' })).released.map((r) => [r.event, r.seat])).toEqual([
+        ['Event B', 'A1'],
+      ]);
       expect((await releaseExpiredLocks(t.db, { event: String(a) })).total).toBe(2);
       await expectError(releaseExpiredLocks(t.db, { event: 'Nope' }), 'usage', /unknown event 'Nope'/);
     });
@@ -270,7 +289,13 @@ describeEachEngine('library', (engine) => {
       const id = await createEvent(t.db, 'Show', ['A1', 'A2']);
       // A hold that began 28 minutes ago (lock valid 2 more minutes, 30-minute TTL).
       await placeLock(t.db, id, ['A1'], 'alice', 2 * MINUTE, 30 * MINUTE);
-      const capped = await lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'alice', ttlMs: 10 * MINUTE, maxHoldMs: 30 * MINUTE });
+      const capped = await lockSeats(t.db, {
+        event: 'Show',
+        seats: ['A1'],
+        user: 'alice',
+        ttlMs: 10 * MINUTE,
+        maxHoldMs: 30 * MINUTE,
+      });
       expect(capped.seats[0]!.capped).toBe(true);
       expect(capped.seats[0]!.lockedUntil.getTime()).toBe(capped.seats[0]!.lockedAt.getTime() + 30 * MINUTE);
       // A hold that began 31 minutes ago: the cap is passed.
@@ -285,15 +310,25 @@ describeEachEngine('library', (engine) => {
     it('rejects unknown events and seats, duplicates, empty names and bad TTLs as usage errors, changing nothing', async () => {
       await createEvent(t.db, 'Show', ['A1']);
       await expectError(lockSeats(t.db, { event: 'Nope', seats: ['A1'], user: 'u' }), 'usage', /unknown event 'Nope'/);
-      await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1', 'Z9', 'Z8'], user: 'u' }), 'usage', /unknown seats 'Z9', 'Z8'/);
+      await expectError(
+        lockSeats(t.db, { event: 'Show', seats: ['A1', 'Z9', 'Z8'], user: 'u' }),
+        'usage',
+        /unknown seats 'Z9', 'Z8'/,
+      );
       await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1', 'A1'], user: 'u' }), 'usage', /listed twice/);
       await expectError(lockSeats(t.db, { event: 'Show', seats: [], user: 'u' }), 'usage', /no seats/);
       await expectError(lockSeats(t.db, { event: 'Show', seats: [''], user: 'u' }), 'usage', /empty/);
       await expectError(lockSeats(t.db, { event: '', seats: ['A1'], user: 'u' }), 'usage', /empty/);
       await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1'], user: '' }), 'usage', /user name is empty/);
       await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'u', ttlMs: 0 }), 'usage', /TTL/);
-      await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'u', ttlMs: 25 * 60 * MINUTE }), 'usage', /TTL/);
-      expect(await t.db.knex('seats').where('status', 'locked').count({ n: '*' }).first()).toMatchObject({ n: engine.name === 'postgres' ? '0' : 0 });
+      await expectError(
+        lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'u', ttlMs: 25 * 60 * MINUTE }),
+        'usage',
+        /TTL/,
+      );
+      expect(await t.db.knex('seats').where('status', 'locked').count({ n: '*' }).first()).toMatchObject({
+        n: engine.name === 'postgres' ? '0' : 0,
+      });
     });
 
     it('matches names exactly and literally: quotes, %, _, SQL and Unicode', async () => {
@@ -305,7 +340,11 @@ describeEachEngine('library', (engine) => {
         expect(result.seats[0]!.seat).toBe(name);
       }
       await expectError(lockSeats(t.db, { event: 'a%b', seats: ['A1'], user: 'u' }), 'usage', /unknown event/);
-      await expectError(lockSeats(t.db, { event: 'Cafe\u0301 Ñandú 東京 🎤', seats: ['A1'], user: 'u' }), 'usage', /unknown event/);
+      await expectError(
+        lockSeats(t.db, { event: 'Cafe\u0301 Ñandú 東京 🎤', seats: ['A1'], user: 'u' }),
+        'usage',
+        /unknown event/,
+      );
       expect((await listLocked(t.db)).seats.map((s) => s.lockedBy).sort()).toEqual([...names].sort());
     });
   });
@@ -317,7 +356,12 @@ describeEachEngine('library', (engine) => {
       const result = await bookSeats(t.db, { event: 'Show', seats: ['A1', 'A2'], user: 'alice' });
       expect(result.seats.map((s) => s.seat)).toEqual(['A1', 'A2']);
       const rows = await seatRows(t.db, result.event.id);
-      expect(rows.get('A1')).toMatchObject({ status: 'booked', booked_by: 'alice', locked_by: null, locked_until: null });
+      expect(rows.get('A1')).toMatchObject({
+        status: 'booked',
+        booked_by: 'alice',
+        locked_by: null,
+        locked_until: null,
+      });
       // A booked seat is never released or re-locked.
       expect((await releaseExpiredLocks(t.db)).total).toBe(0);
       await expectError(lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'alice' }), 'conflict');
@@ -349,7 +393,10 @@ describeEachEngine('library', (engine) => {
       const id = await createEvent(t.db, 'Show', ['A1']);
       await placeLock(t.db, id, ['A1'], 'alice', -1000);
       await lockSeats(t.db, { event: 'Show', seats: ['A1'], user: 'bob' });
-      const error = (await expectError(bookSeats(t.db, { event: 'Show', seats: ['A1'], user: 'alice' }), 'conflict')) as SeatConflictError;
+      const error = (await expectError(
+        bookSeats(t.db, { event: 'Show', seats: ['A1'], user: 'alice' }),
+        'conflict',
+      )) as SeatConflictError;
       expect(error.conflicts[0]).toMatchObject({ reason: 'held', lockedBy: 'bob' });
       await bookSeats(t.db, { event: 'Show', seats: ['A1'], user: 'bob' });
       expect((await seatRows(t.db, id)).get('A1')).toMatchObject({ status: 'booked', booked_by: 'bob' });
@@ -412,7 +459,9 @@ describeEachEngine('library', (engine) => {
       const all = await history(t.db);
       expect(all).toHaveLength(20);
       expect(all[0]).toMatchObject({ seat: 'D1', reason: 'unlocked', lockedBy: 'dan' });
-      expect(await history(t.db, { seat: 'A13' })).toEqual([expect.objectContaining({ seat: 'A13', lockedBy: 'admin', reason: 'expired' })]);
+      expect(await history(t.db, { seat: 'A13' })).toEqual([
+        expect.objectContaining({ seat: 'A13', lockedBy: 'admin', reason: 'expired' }),
+      ]);
       expect(await history(t.db, { user: 'dan', limit: 5 })).toHaveLength(1);
       expect(await history(t.db, { limit: 3 })).toHaveLength(3);
       expect(await history(t.db, { withinMs: MINUTE })).toHaveLength(20);
@@ -448,16 +497,26 @@ describeEachEngine('library', (engine) => {
       const sum = (key: 'expired' | 'locked' | 'booked' | 'seats') => report.events.reduce((n, e) => n + e[key], 0);
       expect([sum('seats'), sum('expired'), sum('locked'), sum('booked')]).toEqual([150, 30, 9, 6]);
       expect(report.events.every((e) => e.expired > 0)).toBe(true);
-      const seats = await t.db.knex('seats').where('event_id', report.events[0]!.eventId).orderBy('id').pluck('seat_number');
+      const seats = await t.db
+        .knex('seats')
+        .where('event_id', report.events[0]!.eventId)
+        .orderBy('id')
+        .pluck('seat_number');
       expect(seats.slice(0, 3)).toEqual(['A1', 'A2', 'A3']);
       expect(seats[20]).toBe('B1');
       // Repeating replaces the same events with the same state.
       await seedSynthetic(t.db, { events: 3, seatsPerEvent: 50, expired: 30, active: 9, booked: 6 });
-      expect((await stats(t.db)).events.map((e) => [e.seats, e.expired])).toEqual(report.events.map((e) => [e.seats, e.expired]));
+      expect((await stats(t.db)).events.map((e) => [e.seats, e.expired])).toEqual(
+        report.events.map((e) => [e.seats, e.expired]),
+      );
     });
 
     it('rejects counts that do not fit', async () => {
-      await expectError(seedSynthetic(t.db, { events: 1, seatsPerEvent: 10, expired: 8, active: 3 }), 'usage', /add up/);
+      await expectError(
+        seedSynthetic(t.db, { events: 1, seatsPerEvent: 10, expired: 8, active: 3 }),
+        'usage',
+        /add up/,
+      );
       await expectError(seedSynthetic(t.db, { events: 0, seatsPerEvent: 10 }), 'usage', /--events/);
     });
   });

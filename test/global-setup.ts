@@ -23,7 +23,8 @@ export async function setup(project: TestProject): Promise<void> {
     return;
   }
   if (findServerBinaries() === undefined) {
-    const reason = 'PostgreSQL server binaries (initdb, postgres) are not installed; install Debian\'s postgresql package or set TEST_DATABASE_URL';
+    const reason =
+      "PostgreSQL server binaries (initdb, postgres) are not installed; install Debian's postgresql package or set TEST_DATABASE_URL";
     if (process.env.CI === 'true') throw new Error(`CI must run the PostgreSQL tests, but ${reason}`);
     console.log(`\n*** PostgreSQL tests SKIPPED: ${reason} ***\n`);
     project.provide('pgAdminUrl', null);

@@ -37,7 +37,9 @@ function describe(conflict: SeatConflict, when: (date: Date) => string): string 
     case 'booked':
       return 'already booked';
     case 'not-locked':
-      return conflict.lockedBy === null ? 'not locked' : `not locked by you (${holder}'s lock expired at ${when(conflict.lockedUntil!)})`;
+      return conflict.lockedBy === null
+        ? 'not locked'
+        : `not locked by you (${holder}'s lock expired at ${when(conflict.lockedUntil!)})`;
     case 'expired':
       return `the lock expired at ${conflict.lockedUntil ? when(conflict.lockedUntil) : 'an earlier time'}`;
     case 'hold-cap':

@@ -40,7 +40,12 @@ export function withCommandDatabase<T>(
 export function outputFor(command: Command): Output {
   const globals = globalOptions(command);
   const own = command.opts() as { json?: boolean; quiet?: boolean };
-  return new Output({ json: own.json ?? false, quiet: own.quiet ?? false, verbose: globals.verbose, color: globals.color });
+  return new Output({
+    json: own.json ?? false,
+    quiet: own.quiet ?? false,
+    verbose: globals.verbose,
+    color: globals.color,
+  });
 }
 
 /**

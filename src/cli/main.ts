@@ -33,16 +33,21 @@ export function buildProgram(): Command {
   const program = new Command('seatctl')
     .description('Release expired seat locks atomically, and see, place, book and release seat locks.')
     .version(VERSION, '-V, --version')
-    .option('--db <url>', 'database: a SQLite path, sqlite:<path>, file:<path> or postgres://… (default: $DATABASE_URL, else ./seatctl.db)')
-    .addOption(
-      new Option('--busy-timeout <duration>', 'SQLite: how long to wait for another writer before giving up (default: 5s)').argParser(
-        durationArg,
-      ),
+    .option(
+      '--db <url>',
+      'database: a SQLite path, sqlite:<path>, file:<path> or postgres://… (default: $DATABASE_URL, else ./seatctl.db)',
     )
     .addOption(
-      new Option('--connect-timeout <duration>', 'PostgreSQL: how long to wait for the server to answer (default: 5s)').argParser(
-        durationArg,
-      ),
+      new Option(
+        '--busy-timeout <duration>',
+        'SQLite: how long to wait for another writer before giving up (default: 5s)',
+      ).argParser(durationArg),
+    )
+    .addOption(
+      new Option(
+        '--connect-timeout <duration>',
+        'PostgreSQL: how long to wait for the server to answer (default: 5s)',
+      ).argParser(durationArg),
     )
     .option('--no-color', 'never color the output (also: NO_COLOR=1)')
     .option('--verbose', 'show details of unexpected errors')
@@ -111,10 +116,12 @@ function reportError(error: unknown, verbose: boolean): number {
     // Help and --version "fail" with code 0; the message is already written.
     return error.exitCode === 0 ? 0 : EXIT_CODES.usage;
   }
-  const label = colorLevel('stderr', !process.argv.includes('--no-color')) > 0 ? '\u001b[31merror:\u001b[39m' : 'error:';
+  const label =
+    colorLevel('stderr', !process.argv.includes('--no-color')) > 0 ? '\u001b[31merror:\u001b[39m' : 'error:';
   if (error instanceof SeatctlError) {
     process.stderr.write(`${label} ${safe(redact(error.message))}\n`);
-    if (verbose && error.cause instanceof Error) process.stderr.write(`${redact(error.cause.stack ?? String(error.cause))}\n`);
+    if (verbose && error.cause instanceof Error)
+      process.stderr.write(`${redact(error.cause.stack ?? String(error.cause))}\n`);
     return error.kind === 'interrupted' ? signalExitCode(receivedSignal()) : error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);

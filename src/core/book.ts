@@ -1,7 +1,15 @@
 import { guard, type SeatDatabase } from '../db/open.js';
 import { ensureSchema } from '../db/schema.js';
 import { SeatConflictError, type SeatConflict } from '../errors.js';
-import { checkSeatList, claimSeats, sqlList, resolveEvent, seatStates, type EventRef, type SeatState } from './events.js';
+import {
+  checkSeatList,
+  claimSeats,
+  sqlList,
+  resolveEvent,
+  seatStates,
+  type EventRef,
+  type SeatState,
+} from './events.js';
 import { checkUser } from './limits.js';
 
 export interface BookOptions {
@@ -50,7 +58,11 @@ export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise
       if (booked.length < seats.length) {
         const done = new Set(booked.map((row) => row.seat_number));
         const refused = (await seatStates(db, trx, event, seats)).filter((state) => !done.has(state.seat));
-        throw new SeatConflictError('book', event.name, refused.map((state) => bookingConflict(state, user)));
+        throw new SeatConflictError(
+          'book',
+          event.name,
+          refused.map((state) => bookingConflict(state, user)),
+        );
       }
       const order = new Map(seats.map((seat, index) => [seat, index]));
       return {

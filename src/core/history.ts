@@ -46,7 +46,8 @@ export async function history(db: SeatDatabase, options: HistoryOptions = {}): P
   }
   if (options.user !== undefined) checkUser(options.user);
   if (options.seat === '') throw usageError('the seat name is empty');
-  if (options.since !== undefined && Number.isNaN(options.since.getTime())) throw usageError('the since instant is invalid');
+  if (options.since !== undefined && Number.isNaN(options.since.getTime()))
+    throw usageError('the since instant is invalid');
   if (options.withinMs !== undefined && (!Number.isSafeInteger(options.withinMs) || options.withinMs < 0)) {
     throw usageError('the since duration must be positive');
   }

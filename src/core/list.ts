@@ -72,7 +72,13 @@ export async function* listLockedPages(db: SeatDatabase, options: ListLockedOpti
              ${options.state === 'active' ? `AND s.locked_until > ${nowSql}` : ''}
            ORDER BY s.id
            LIMIT :limit`,
-          { now: engine.bindInstant(now), afterId, eventId: eventId ?? null, user: options.user ?? null, limit: pageSize },
+          {
+            now: engine.bindInstant(now),
+            afterId,
+            eventId: eventId ?? null,
+            user: options.user ?? null,
+            limit: pageSize,
+          },
         ),
       ),
     );

@@ -70,7 +70,14 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
       await claimSeats(db, trx, event, seats);
       // One instant for every statement below, read after the rows are ours.
       const now = await databaseNow(db, trx);
-      const bindings = { now: engine.bindInstant(now), eventId: event.id, seats: sqlList(trx, seats), user, ttl: ttlMs, maxHold: maxHoldMs };
+      const bindings = {
+        now: engine.bindInstant(now),
+        eventId: event.id,
+        seats: sqlList(trx, seats),
+        user,
+        ttl: ttlMs,
+        maxHold: maxHoldMs,
+      };
       const NOW = engine.castInstant(':now');
 
       // An expired lock taken over here was never released: its history row says so.
@@ -84,7 +91,12 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
       );
 
       const holding = `status = 'locked' AND locked_by = :user AND locked_until > ${NOW}`;
-      const locked = engine.rows<{ seat_number: string; locked_until: unknown; locked_at: unknown; lock_token: number }>(
+      const locked = engine.rows<{
+        seat_number: string;
+        locked_until: unknown;
+        locked_at: unknown;
+        lock_token: number;
+      }>(
         await trx.raw(
           `UPDATE seats SET
              locked_until = CASE WHEN ${holding}
@@ -109,15 +121,13 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
         throw new SeatConflictError(
           'lock',
           event.name,
-          refused.map(
-            (state): SeatConflict => ({
-              seat: state.seat,
-              reason: state.status === 'booked' ? 'booked' : state.lockedBy === user ? 'hold-cap' : 'held',
-              lockedBy: state.lockedBy,
-              lockedUntil: state.lockedUntil,
-              lockedAt: state.lockedAt,
-            }),
-          ),
+          refused.map((state): SeatConflict => ({
+            seat: state.seat,
+            reason: state.status === 'booked' ? 'booked' : state.lockedBy === user ? 'hold-cap' : 'held',
+            lockedBy: state.lockedBy,
+            lockedUntil: state.lockedUntil,
+            lockedAt: state.lockedAt,
+          })),
         );
       }
 

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { ReleasedRow } from '../db/engine.js';
+import type { ReleasedLock } from '../db/engine.js';
 import { guard, type SeatDatabase } from '../db/open.js';
 import { ensureSchema } from '../db/schema.js';
 import { usageError } from '../errors.js';
@@ -22,16 +22,7 @@ export interface ReleaseOptions {
   signal?: AbortSignal;
 }
 
-/** One released lock, with the holder it had before the release. */
-export interface ReleasedLock {
-  event: string;
-  eventId: number;
-  seat: string;
-  lockedBy: string;
-  lockedUntil: Date;
-  /** When the lock was released; null in a dry run. */
-  releasedAt: Date | null;
-}
+export type { ReleasedLock };
 
 export interface ReleaseSummary {
   total: number;
@@ -106,7 +97,7 @@ interface BatchOptions {
   graceMs: number;
 }
 
-async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
+async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
   let afterSeatId = 0;
   for (;;) {
     const rows = await db.engine.releaseBatch(db.knex, { ...options, afterSeatId });
@@ -119,7 +110,7 @@ async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
 }
 
 /** The locks a release would take, page by page, without writing anything. */
-async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedRow[]> {
+async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
   const { knex, engine } = db;
   let afterSeatId = 0;
   for (;;) {
@@ -141,6 +132,7 @@ async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
     );
     if (rows.length > 0) {
       yield rows.map((row) => ({
+        event: '',
         eventId: row.event_id,
         seatId: row.id,
         seat: row.seat_number,
@@ -165,20 +157,18 @@ class EventNames {
     if (known) this.names.set(known[0], known[1]);
   }
 
-  async label(rows: ReleasedRow[]): Promise<ReleasedLock[]> {
+  /** Fills in each row's event name, in place. */
+  async label(rows: ReleasedLock[]): Promise<ReleasedLock[]> {
     const missing = [...new Set(rows.map((row) => row.eventId).filter((id) => !this.names.has(id)))];
     if (missing.length > 0) {
-      const found: Array<{ id: number; name: string }> = await this.db.knex('events').select('id', 'name').whereIn('id', missing);
+      const found: Array<{ id: number; name: string }> = await this.db
+        .knex('events')
+        .select('id', 'name')
+        .whereIn('id', missing);
       for (const event of found) this.names.set(event.id, event.name);
     }
-    return rows.map((row) => ({
-      event: this.names.get(row.eventId) ?? `#${row.eventId}`,
-      eventId: row.eventId,
-      seat: row.seat,
-      lockedBy: row.lockedBy,
-      lockedUntil: row.lockedUntil,
-      releasedAt: row.releasedAt,
-    }));
+    for (const row of rows) row.event = this.names.get(row.eventId) ?? `#${row.eventId}`;
+    return rows;
   }
 }
 

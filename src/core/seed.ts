@@ -77,12 +77,15 @@ export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOpti
   checkCount('--events', events, 1, MAX_SEED_EVENTS);
   checkCount('--seats-per-event', seatsPerEvent, 1, MAX_SEATS_PER_EVENT);
   const total = events * seatsPerEvent;
-  if (total > MAX_SEED_SEATS) throw usageError(`at most ${MAX_SEED_SEATS} seats can be seeded at once (asked for ${total})`);
+  if (total > MAX_SEED_SEATS)
+    throw usageError(`at most ${MAX_SEED_SEATS} seats can be seeded at once (asked for ${total})`);
   checkCount('--expired', expired, 0, total);
   checkCount('--active', active, 0, total);
   checkCount('--booked', booked, 0, total);
   if (expired + active + booked > total) {
-    throw usageError(`--expired, --active and --booked add up to ${expired + active + booked}, more than the ${total} seats`);
+    throw usageError(
+      `--expired, --active and --booked add up to ${expired + active + booked}, more than the ${total} seats`,
+    );
   }
   const { engine } = db;
 
@@ -105,7 +108,8 @@ export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOpti
       const eventsPerChunk = Math.max(1, Math.min(EVENTS_PER_CHUNK, Math.floor(SEATS_PER_CHUNK / seatsPerEvent)));
       let written = 0;
       for (let first = 0; first < events; first += eventsPerChunk) {
-        if (options.signal?.aborted) throw new SeatctlError('interrupted', 'seeding was interrupted; nothing was written');
+        if (options.signal?.aborted)
+          throw new SeatctlError('interrupted', 'seeding was interrupted; nothing was written');
         const chunk = names.slice(first, first + eventsPerChunk);
         const inserted: Array<{ id: number; name: string }> = await trx('events')
           .insert(chunk.map((name) => ({ name })))

@@ -46,7 +46,8 @@ export interface StatsReport {
 /** Per-event seat counts, the release heartbeat, and whether the sweeper looks stopped. */
 export async function stats(db: SeatDatabase, options: StatsOptions = {}): Promise<StatsReport> {
   const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
-  if (!Number.isSafeInteger(staleAfterMs) || staleAfterMs < 1000) throw usageError('the stale-after period must be at least 1 second');
+  if (!Number.isSafeInteger(staleAfterMs) || staleAfterMs < 1000)
+    throw usageError('the stale-after period must be at least 1 second');
   const { knex, engine } = db;
   return guard(db, async () => {
     await ensureSchema(db);
@@ -68,21 +69,26 @@ export async function stats(db: SeatDatabase, options: StatsOptions = {}): Promi
         { now: engine.bindInstant(now), eventId: event?.id ?? null },
       ),
     );
-    const run = await knex('release_runs').orderBy('finished_at', 'desc').first('host', 'pid', 'finished_at', 'released');
+    const run = await knex('release_runs')
+      .orderBy('finished_at', 'desc')
+      .first('host', 'pid', 'finished_at', 'released');
     const lastRun: ReleaseRun | null = run
-      ? { host: run.host, pid: Number(run.pid), finishedAt: engine.readInstant(run.finished_at), released: Number(run.released) }
+      ? {
+          host: run.host,
+          pid: Number(run.pid),
+          finishedAt: engine.readInstant(run.finished_at),
+          released: Number(run.released),
+        }
       : null;
-    const events = rows.map(
-      (row): EventStats => ({
-        event: String(row.name),
-        eventId: Number(row.id),
-        seats: Number(row.seats),
-        available: Number(row.available ?? 0),
-        locked: Number(row.locked ?? 0),
-        expired: Number(row.expired ?? 0),
-        booked: Number(row.booked ?? 0),
-      }),
-    );
+    const events = rows.map((row): EventStats => ({
+      event: String(row.name),
+      eventId: Number(row.id),
+      seats: Number(row.seats),
+      available: Number(row.available ?? 0),
+      locked: Number(row.locked ?? 0),
+      expired: Number(row.expired ?? 0),
+      booked: Number(row.booked ?? 0),
+    }));
     const waiting = events.some((e) => e.expired > 0);
     const stale = waiting && (lastRun === null || now.getTime() - lastRun.finishedAt.getTime() > staleAfterMs);
     return { now, events, lastRun, stale, staleAfterMs };
@@ -105,7 +111,9 @@ export async function availableSeats(db: SeatDatabase, event: string): Promise<A
     const seats: string[] = await knex('seats')
       .where('event_id', ref.id)
       .where((q) =>
-        q.where('status', 'available').orWhere((q2) => q2.where('status', 'locked').where('locked_until', '<=', engine.bindInstant(now))),
+        q
+          .where('status', 'available')
+          .orWhere((q2) => q2.where('status', 'locked').where('locked_until', '<=', engine.bindInstant(now))),
       )
       .orderBy('id')
       .pluck('seat_number');

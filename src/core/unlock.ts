@@ -44,7 +44,12 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
     return engine.writeTransaction(db.knex, async (trx) => {
       await claimSeats(db, trx, event, seats);
       const bindings = { eventId: event.id, seats: sqlList(trx, seats), user: user ?? null };
-      const logged = engine.rows<{ seat_number: string; locked_by: string; locked_until: unknown; released_at: unknown }>(
+      const logged = engine.rows<{
+        seat_number: string;
+        locked_by: string;
+        locked_until: unknown;
+        released_at: unknown;
+      }>(
         await trx.raw(
           `INSERT INTO release_history
              (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
@@ -61,14 +66,12 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
         throw new SeatConflictError(
           'unlock',
           event.name,
-          refused.map(
-            (state): SeatConflict => ({
-              seat: state.seat,
-              reason: state.status === 'booked' ? 'booked' : state.status === 'locked' ? 'held' : 'not-locked',
-              lockedBy: state.lockedBy,
-              lockedUntil: state.lockedUntil,
-            }),
-          ),
+          refused.map((state): SeatConflict => ({
+            seat: state.seat,
+            reason: state.status === 'booked' ? 'booked' : state.status === 'locked' ? 'held' : 'not-locked',
+            lockedBy: state.lockedBy,
+            lockedUntil: state.lockedUntil,
+          })),
         );
       }
       await trx.raw(
@@ -80,14 +83,12 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
       return {
         event,
         seats: logged
-          .map(
-            (row): UnlockedSeat => ({
-              seat: row.seat_number,
-              lockedBy: row.locked_by,
-              lockedUntil: engine.readInstant(row.locked_until),
-              releasedAt: engine.readInstant(row.released_at),
-            }),
-          )
+          .map((row): UnlockedSeat => ({
+            seat: row.seat_number,
+            lockedBy: row.locked_by,
+            lockedUntil: engine.readInstant(row.locked_until),
+            releasedAt: engine.readInstant(row.released_at),
+          }))
           .sort((a, b) => order.get(a.seat)! - order.get(b.seat)!),
       };
     });

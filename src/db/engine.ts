@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import type { SeatctlError } from '../errors.js';
 
-/** One expired lock as the release took it: the holder is the one before the release. */
-export interface ReleasedRow {
+/** One released lock, with the holder it had before the release. */
+export interface ReleasedLock {
+  /** The event's name (engines leave it empty; the release fills it in). */
+  event: string;
   eventId: number;
   seatId: number;
   seat: string;
@@ -50,7 +52,7 @@ export interface Engine {
   /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
   writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   /** Releases one batch of expired locks, writes their history, and returns them. */
-  releaseBatch(knex: Knex, options: ReleaseBatchOptions): Promise<ReleasedRow[]>;
+  releaseBatch(knex: Knex, options: ReleaseBatchOptions): Promise<ReleasedLock[]>;
   /** A driver error turned into a SeatctlError, or undefined when it isn't one we understand. */
   translateError(error: unknown): SeatctlError | undefined;
 }

@@ -1,6 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import { SeatctlError } from '../errors.js';
-import type { Engine, ReleasedRow } from './engine.js';
+import type { Engine, ReleasedLock } from './engine.js';
 import type { PostgresTarget } from './url.js';
 
 export interface PostgresOptions {
@@ -74,7 +74,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
       // running clock.
       // SKIP LOCKED: a seat another transaction is booking right now is left
       // for the next run, and neither side waits for the other.
-      const result = await knex.raw(
+      const result = (await knex.raw(
         `WITH picked AS (
            SELECT id, locked_by, locked_until FROM seats
            WHERE status = 'locked' AND locked_until <= statement_timestamp() - ${interval('?')} AND id > ?
@@ -97,7 +97,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
         eventId === undefined
           ? [graceMs, afterSeatId, batchSize, graceMs]
           : [graceMs, afterSeatId, eventId, batchSize, graceMs],
-      );
+      )) as { rows: unknown[] };
       return (
         result.rows as Array<{
           event_id: number;
@@ -107,16 +107,15 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
           locked_until: Date;
           released_at: Date;
         }>
-      ).map(
-        (row): ReleasedRow => ({
-          eventId: row.event_id,
-          seatId: row.seat_id,
-          seat: row.seat_number,
-          lockedBy: row.locked_by,
-          lockedUntil: row.locked_until,
-          releasedAt: row.released_at,
-        }),
-      );
+      ).map((row): ReleasedLock => ({
+        event: '',
+        eventId: row.event_id,
+        seatId: row.seat_id,
+        seat: row.seat_number,
+        lockedBy: row.locked_by,
+        lockedUntil: row.locked_until,
+        releasedAt: row.released_at,
+      }));
     },
 
     translateError: (error) => translatePostgresError(error, target, options),

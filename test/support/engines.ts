@@ -72,7 +72,9 @@ export const ENGINES: TestEngine[] = [sqlite, postgres];
 /** describe() once per engine; an engine without a server is skipped, visibly, with its reason in the title. */
 export function describeEachEngine(title: string, body: (engine: TestEngine) => void): void {
   for (const engine of ENGINES) {
-    const label = engine.skipReason ? `${title} [${engine.name}: skipped, ${engine.skipReason}]` : `${title} [${engine.name}]`;
+    const label = engine.skipReason
+      ? `${title} [${engine.name}: skipped, ${engine.skipReason}]`
+      : `${title} [${engine.name}]`;
     describe.skipIf(engine.skipReason !== null)(label, () => body(engine));
   }
 }

@@ -5,7 +5,9 @@ export async function createEvent(db: SeatDatabase, name: string, seats: readonl
   const [row] = await db.knex('events').insert({ name }).returning('id');
   const id = (row as { id: number }).id;
   for (let i = 0; i < seats.length; i += 500) {
-    await db.knex('seats').insert(seats.slice(i, i + 500).map((seat_number) => ({ event_id: id, seat_number, status: 'available' })));
+    await db
+      .knex('seats')
+      .insert(seats.slice(i, i + 500).map((seat_number) => ({ event_id: id, seat_number, status: 'available' })));
   }
   return id;
 }
@@ -41,12 +43,21 @@ export async function placeLock(
     });
 }
 
-export async function bookDirectly(db: SeatDatabase, eventId: number, seats: readonly string[], user: string): Promise<void> {
-  await db.knex('seats').where('event_id', eventId).whereIn('seat_number', [...seats]).update({
-    status: 'booked',
-    booked_by: user,
-    booked_at: db.knex.raw(db.engine.now),
-  });
+export async function bookDirectly(
+  db: SeatDatabase,
+  eventId: number,
+  seats: readonly string[],
+  user: string,
+): Promise<void> {
+  await db
+    .knex('seats')
+    .where('event_id', eventId)
+    .whereIn('seat_number', [...seats])
+    .update({
+      status: 'booked',
+      booked_by: user,
+      booked_at: db.knex.raw(db.engine.now),
+    });
 }
 
 export interface SeatRow {

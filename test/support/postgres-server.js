@@ -43,10 +43,14 @@ export async function startPostgres(options = {}) {
   // PostgreSQL refuses to run as root: run it as the postgres user then.
   const asRoot = process.getuid?.() === 0;
   const run = (tool, args) => {
-    const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
+    const [cmd, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]]
+      : [join(bin, tool), args];
     const result = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 120_000 });
     if (result.status !== 0) {
-      throw new Error(`${tool} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout || result.error}`);
+      throw new Error(
+        `${tool} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout || result.error}`,
+      );
     }
     return result.stdout;
   };
@@ -62,7 +66,18 @@ export async function startPostgres(options = {}) {
     chownSync(pwfile, uid, gid);
   }
   const data = join(dir, 'data');
-  run('initdb', ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  run('initdb', [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    `--pwfile=${pwfile}`,
+    '--auth=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+  ]);
   const port = await freePort();
   const settings = [
     `-p ${port}`,

@@ -19,7 +19,9 @@ export function registerHistory(program: Command): void {
     .option('--event <event>', 'only this event (exact name or id)')
     .option('--seat <seat>', 'only this seat number')
     .option('--user <name>', 'only locks held by this user')
-    .addOption(new Option('--since <when>', 'only releases since a duration ago (2h) or an ISO 8601 date').argParser(sinceArg))
+    .addOption(
+      new Option('--since <when>', 'only releases since a duration ago (2h) or an ISO 8601 date').argParser(sinceArg),
+    )
     .addOption(new Option('--limit <n>', 'at most this many rows').argParser(countArg).default(100))
     .option('--json', 'JSON Lines: one "release" record per row')
     .addHelpText(
@@ -73,10 +75,23 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
       }
       const { format } = await import('date-fns/format');
       const time = (date: Date) => format(date, 'yyyy-MM-dd HH:mm:ss');
-      const rows = entries.map((e) => [time(e.releasedAt), safe(e.event), safe(e.seat), safe(e.lockedBy), time(e.lockedUntil), e.reason]);
+      const rows = entries.map((e) => [
+        time(e.releasedAt),
+        safe(e.event),
+        safe(e.seat),
+        safe(e.lockedBy),
+        time(e.lockedUntil),
+        e.reason,
+      ]);
       const header = ['RELEASED AT', 'EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', 'REASON'];
-      const widths = header.map((title, i) => Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))));
-      const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+      const widths = header.map((title, i) =>
+        Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
+      );
+      const line = (cells: string[]) =>
+        cells
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd();
       await out.write([out.style.bold(line(header)), ...rows.map(line)].join('\n') + '\n');
     });
 }

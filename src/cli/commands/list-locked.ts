@@ -47,11 +47,16 @@ Examples:
               safe(seat.seat),
               safe(seat.lockedBy),
               clockTime(seat.lockedUntil, page.now),
-              seat.expired ? `expired ${relativeTime(seat.lockedUntil, page.now)}` : `expires ${relativeTime(seat.lockedUntil, page.now)}`,
+              seat.expired
+                ? `expired ${relativeTime(seat.lockedUntil, page.now)}`
+                : `expires ${relativeTime(seat.lockedUntil, page.now)}`,
             ],
           }));
           if (table === undefined && rows.length > 0) {
-            table = new Table(['EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', ''], rows.map((row) => row.cells));
+            table = new Table(
+              ['EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', ''],
+              rows.map((row) => row.cells),
+            );
             await out.line(out.style.bold(table.format(table.header)));
           }
           if (table) {
@@ -100,7 +105,9 @@ class Table {
     readonly header: string[],
     rows: string[][],
   ) {
-    this.widths = header.map((title, i) => Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))));
+    this.widths = header.map((title, i) =>
+      Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
+    );
   }
 
   format(cells: string[]): string {

@@ -19,7 +19,11 @@ export function registerLock(program: Command): void {
     .argument('<event>', 'event name (exact) or id')
     .argument('<seats...>', 'seat numbers, e.g. A1 A2')
     .requiredOption('--user <name>', 'who holds the lock')
-    .addOption(new Option('--ttl <duration>', 'how long the lock lasts, at most 24h').argParser(durationArg).default(DEFAULT_TTL_MS, '5m'))
+    .addOption(
+      new Option('--ttl <duration>', 'how long the lock lasts, at most 24h')
+        .argParser(durationArg)
+        .default(DEFAULT_TTL_MS, '5m'),
+    )
     .addOption(
       new Option('--max-hold <duration>', 're-locking extends a hold up to this long after it began')
         .argParser(durationArg)
@@ -39,8 +43,8 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
     .action(async (event: string, seats: string[], options: LockCommandOptions, command: Command) => {
       const out = outputFor(command);
       const result = await withCommandDatabase(command, {}, (db) =>
-        lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs: options.maxHold }).catch((error) =>
-          printConflicts(out, error),
+        lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs: options.maxHold }).catch(
+          (error) => printConflicts(out, error),
         ),
       );
       if (out.json) {
@@ -61,7 +65,10 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
         return;
       }
       const { whenWithRelative } = await import('../time-format.js');
-      const until = result.seats.reduce((latest, seat) => (seat.lockedUntil > latest ? seat.lockedUntil : latest), result.seats[0]!.lockedUntil);
+      const until = result.seats.reduce(
+        (latest, seat) => (seat.lockedUntil > latest ? seat.lockedUntil : latest),
+        result.seats[0]!.lockedUntil,
+      );
       const renewed = result.seats.filter((seat) => seat.renewed).length;
       await out.line(
         out.style.green(

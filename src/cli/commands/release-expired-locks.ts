@@ -3,9 +3,12 @@ import { releaseExpiredLocksInBatches, type ReleasedLock, type ReleaseSummary } 
 import type { SeatDatabase } from '../../db/open.js';
 import { SeatctlError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
+import { collectGarbage } from '../heap.js';
 import { stopSignal } from '../interrupt.js';
-import { jsonLine, plural, safe, type Output } from '../output.js';
+import { isoTime, jsonString, plural, safe, type Output } from '../output.js';
 import { countArg, durationOrZeroArg } from '../parse.js';
+
+const GC_EVERY_LOCKS = 10_000;
 
 interface ReleaseCommandOptions {
   event?: string;
@@ -28,7 +31,9 @@ export function registerReleaseExpiredLocks(program: Command): void {
       new Option('--batch-size <n>', 'locks released per transaction (1-100000)').argParser(countArg).default(2000),
     )
     .addOption(
-      new Option('--grace <duration>', 'only release locks expired for longer than this').argParser(durationOrZeroArg).default(0, '0'),
+      new Option('--grace <duration>', 'only release locks expired for longer than this')
+        .argParser(durationOrZeroArg)
+        .default(0, '0'),
     )
     .addHelpText(
       'after',
@@ -62,6 +67,7 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
     dryRun,
     signal: stopSignal,
   });
+  let released = 0;
   for (;;) {
     const next = await batches.next();
     if (next.done) {
@@ -69,22 +75,26 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
       return next.value;
     }
     await printBatch(out, next.value, dryRun);
+    released += next.value.length;
+    if (released >= GC_EVERY_LOCKS) {
+      released = 0;
+      collectGarbage();
+    }
   }
 }
 
+// A release can print a million lines: each batch is built as one string, and
+// what is the same for many lines (an event's name) is escaped once.
 async function printBatch(out: Output, locks: ReleasedLock[], dryRun: boolean): Promise<void> {
   let text = '';
   if (out.json) {
+    const type = dryRun ? '"would-release"' : '"released"';
+    const events = new Map<number, string>();
     for (const lock of locks) {
-      text += `${jsonLine({
-        type: dryRun ? 'would-release' : 'released',
-        event: lock.event,
-        eventId: lock.eventId,
-        seat: lock.seat,
-        lockedBy: lock.lockedBy,
-        lockedUntil: lock.lockedUntil.toISOString(),
-        releasedAt: lock.releasedAt?.toISOString() ?? null,
-      })}\n`;
+      let event = events.get(lock.eventId);
+      if (event === undefined) events.set(lock.eventId, (event = jsonString(lock.event)));
+      const releasedAt = lock.releasedAt === null ? 'null' : `"${isoTime(lock.releasedAt)}"`;
+      text += `{"type":${type},"event":${event},"eventId":${lock.eventId},"seat":${jsonString(lock.seat)},"lockedBy":${jsonString(lock.lockedBy)},"lockedUntil":"${isoTime(lock.lockedUntil)}","releasedAt":${releasedAt}}\n`;
     }
     await out.write(text);
     return;
@@ -92,21 +102,23 @@ async function printBatch(out: Output, locks: ReleasedLock[], dryRun: boolean): 
   if (out.quiet) return;
   const verb = dryRun ? 'Would release' : '✔ Released';
   const paint = dryRun ? out.style.yellow : out.style.green;
-  const names = new Map<string, string>();
-  const shown = (name: string) => {
-    let escaped = names.get(name);
-    if (escaped === undefined) names.set(name, (escaped = safe(name)));
-    return escaped;
-  };
+  const events = new Map<number, string>();
   for (const lock of locks) {
-    text += `${paint(`${verb} lock on Seat ${safe(lock.seat)} (Event: ${shown(lock.event)}, was locked by ${shown(lock.lockedBy)})`)}\n`;
+    let event = events.get(lock.eventId);
+    if (event === undefined) events.set(lock.eventId, (event = safe(lock.event)));
+    text += `${paint(`${verb} lock on Seat ${safe(lock.seat)} (Event: ${event}, was locked by ${safe(lock.lockedBy)})`)}\n`;
   }
   await out.write(text);
 }
 
 async function printSummary(out: Output, summary: ReleaseSummary): Promise<void> {
   if (out.json) {
-    await out.record({ type: 'summary', total: summary.total, dryRun: summary.dryRun, ...(summary.interrupted ? { interrupted: true } : {}) });
+    await out.record({
+      type: 'summary',
+      total: summary.total,
+      dryRun: summary.dryRun,
+      ...(summary.interrupted ? { interrupted: true } : {}),
+    });
     return;
   }
   if (summary.total === 0) {

@@ -44,7 +44,8 @@ Examples:
 async function printJson(out: Output, report: StatsReport): Promise<void> {
   await out.write(report.events.map((e) => `${jsonLine({ type: 'event', ...e })}\n`).join(''));
   const totals = { seats: 0, available: 0, locked: 0, expired: 0, booked: 0 };
-  for (const e of report.events) for (const key of Object.keys(totals) as Array<keyof typeof totals>) totals[key] += e[key];
+  for (const e of report.events)
+    for (const key of Object.keys(totals) as Array<keyof typeof totals>) totals[key] += e[key];
   await out.record({
     type: 'summary',
     now: report.now.toISOString(),
@@ -60,8 +61,13 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
     await out.line('No events');
   } else {
     const header = ['EVENT', 'SEATS', 'AVAILABLE', 'LOCKED', 'EXPIRED', 'BOOKED'];
-    const rows = report.events.map((e) => [safe(e.event), ...[e.seats, e.available, e.locked, e.expired, e.booked].map(String)]);
-    const widths = header.map((title, i) => Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))));
+    const rows = report.events.map((e) => [
+      safe(e.event),
+      ...[e.seats, e.available, e.locked, e.expired, e.booked].map(String),
+    ]);
+    const widths = header.map((title, i) =>
+      Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
+    );
     const line = (cells: string[]) =>
       cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
     await out.write([out.style.bold(line(header)), ...rows.map(line)].join('\n') + '\n');
