@@ -18,6 +18,9 @@ import { findServerBinaries, startPostgres } from '../test/support/postgres-serv
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || (QUICK ? 3 : 5);
+// --only release,noop,memory,seed,latency,postgres: a subset, for working on one figure.
+const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : undefined;
+const wanted = (part) => ONLY === undefined || ONLY.has(part);
 const BIN = fileURLToPath(new URL('../bin/seatctl.cjs', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'seatctl-bench-'));
 const rows = [];
@@ -481,18 +484,18 @@ async function main() {
     throw new Error('run `npm run build` first');
   const started = Date.now();
   log(`working in ${work}, ${RUNS} runs per figure${QUICK ? ' (quick)' : ''}`);
-  if (QUICK) {
+  if (wanted('release')) {
     benchSqliteRelease('10,000/1,000', 10, 1000, 1000);
-  } else {
-    benchSqliteRelease('10,000/1,000', 10, 1000, 1000);
-    benchSqliteRelease('100,000/10,000', 100, 1000, 10_000);
-    benchSqliteRelease('1,000,000/100,000', 1000, 1000, 100_000, 1.5);
+    if (!QUICK) {
+      benchSqliteRelease('100,000/10,000', 100, 1000, 10_000);
+      benchSqliteRelease('1,000,000/100,000', 1000, 1000, 100_000, 1.5);
+    }
   }
-  benchNoop();
-  benchMemory();
-  benchSeed();
-  await benchSqliteLockLatency();
-  await benchPostgres();
+  if (wanted('noop')) benchNoop();
+  if (wanted('memory')) benchMemory();
+  if (wanted('seed')) benchSeed();
+  if (wanted('latency')) await benchSqliteLockLatency();
+  if (wanted('postgres')) await benchPostgres();
 
   const header = '| figure | seatctl | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |';
   const table = rows

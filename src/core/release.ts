@@ -6,7 +6,7 @@ import { usageError } from '../errors.js';
 import { resolveEvent } from './events.js';
 import { DAY } from './limits.js';
 
-export const DEFAULT_BATCH_SIZE = 2000;
+export const DEFAULT_BATCH_SIZE = 1000;
 export const MAX_BATCH_SIZE = 100_000;
 
 export interface ReleaseOptions {

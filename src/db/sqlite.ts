@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync, utimesSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
@@ -22,12 +23,66 @@ interface ConnectionSettings extends SqliteOptions {
 // Knex begins every SQLite transaction with a plain BEGIN: a transaction that
 // reads first then writes can then fail with SQLITE_BUSY at once, without
 // waiting for the busy timeout. seatctl only opens transactions to write, so
-// they all take the write lock up front and wait for it.
+// they all take the write lock up front and wait for it (beginImmediate).
 class ImmediateTransaction extends (SqliteTransaction as new (...args: unknown[]) => any) {
-  begin(conn: unknown) {
-    return this.query(conn, 'BEGIN IMMEDIATE;');
+  begin(conn: Database.Database) {
+    return beginImmediate(conn, this.client.connectionSettings as ConnectionSettings);
   }
 }
+
+/**
+ * BEGIN IMMEDIATE, retried every millisecond (without blocking the event
+ * loop) until the busy timeout. SQLite's own busy handler backs off to 100 ms
+ * sleeps and keeps missing the short gaps a long release leaves between its
+ * batches; a waiter also marks the waiting room, and the release then makes
+ * those gaps long enough.
+ */
+async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs }: ConnectionSettings): Promise<void> {
+  const deadline = performance.now() + busyTimeoutMs;
+  conn.pragma('busy_timeout = 0');
+  try {
+    for (;;) {
+      try {
+        conn.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw error;
+        markWaitingRoom(filename);
+        await sleep(1);
+      }
+    }
+  } finally {
+    conn.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  }
+}
+
+/** A file beside the database whose modification time says "a writer is waiting for the lock". */
+const waitingRoom = (filename: string) => `${filename}-waiting`;
+
+function markWaitingRoom(filename: string): void {
+  if (filename === ':memory:') return;
+  const room = waitingRoom(filename);
+  const now = new Date();
+  try {
+    utimesSync(room, now, now);
+  } catch {
+    try {
+      closeSync(openSync(room, constants.O_CREAT | constants.O_WRONLY, 0o600));
+    } catch {
+      // A read-only directory: waiters still get the lock, only less promptly.
+    }
+  }
+}
+
+function writerWaiting(filename: string): boolean {
+  if (filename === ':memory:') return false;
+  const stat = statSync(waitingRoom(filename), { throwIfNoEntry: false });
+  return stat !== undefined && Date.now() - stat.mtimeMs < WAITING_ROOM_FRESH_MS;
+}
+
+const WAITING_ROOM_FRESH_MS = 50;
+/** Long enough for a waiter polling every millisecond to take the lock. */
+const GAP_FOR_WAITERS_MS = 3;
 
 class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) => any) {
   transaction(...args: unknown[]) {
@@ -95,7 +150,12 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
     rows: (result) => result as any[],
     writeTransaction: (knex, work) => knex.transaction(work),
 
-    releaseBatch,
+    async releaseBatch(knex, batch) {
+      const released = await releaseBatch(knex, batch);
+      // Between batches the write lock is free: if a writer waits, let it in.
+      if (writerWaiting(target.filename)) await sleep(GAP_FOR_WAITERS_MS);
+      return released;
+    },
 
     translateError: (error) => translateSqliteError(error, target, options),
   };

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { releaseExpiredLocksInBatches, type ReleasedLock, type ReleaseSummary } from '../../core/release.js';
+import { DEFAULT_BATCH_SIZE, releaseExpiredLocksInBatches, type ReleasedLock, type ReleaseSummary } from '../../core/release.js';
 import type { SeatDatabase } from '../../db/open.js';
 import { SeatctlError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
@@ -28,7 +28,7 @@ export function registerReleaseExpiredLocks(program: Command): void {
     .option('-q, --quiet', 'print only the total, and nothing when nothing was released (for cron)')
     .option('--json', 'JSON Lines: one "released" record per seat, then a "summary"')
     .addOption(
-      new Option('--batch-size <n>', 'locks released per transaction (1-100000)').argParser(countArg).default(2000),
+      new Option('--batch-size <n>', 'locks released per transaction (1-100000)').argParser(countArg).default(DEFAULT_BATCH_SIZE),
     )
     .addOption(
       new Option('--grace <duration>', 'only release locks expired for longer than this')
