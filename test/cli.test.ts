@@ -184,7 +184,7 @@ describeEachEngine('seatctl CLI', (engine) => {
         [['lock', id, 'A1'], /required option '--user <name>'/],
         [['lock', id, '--user', 'u'], /missing required argument 'seats'/],
         [['lock', id, 'D1', '--user', 'u', '--ttl', 'abc'], /--ttl <duration>.*'abc' is invalid/],
-        [['lock', id, 'D1', '--user', 'u', '--ttl', '25h'], /between 1 second and 24 hours/],
+        [['lock', id, 'D1', '--user', 'u', '--ttl', '25h'], /between 100 milliseconds and 24 hours/],
       ];
       for (const [args, message] of cases) {
         const result = await cli(args);

@@ -5,6 +5,7 @@ import { checkSeatList, claimSeats, sqlList, databaseNow, resolveEvent, seatStat
 import { checkUser, MINUTE, HOUR, SECOND } from './limits.js';
 
 export const DEFAULT_TTL_MS = 5 * MINUTE;
+export const MIN_TTL_MS = 100;
 export const MAX_TTL_MS = 24 * HOUR;
 export const DEFAULT_MAX_HOLD_MS = 30 * MINUTE;
 export const MAX_MAX_HOLD_MS = 7 * 24 * HOUR;
@@ -53,8 +54,8 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
   const maxHoldMs = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
   checkUser(options.user);
   checkSeatList(options.seats);
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < SECOND || ttlMs > MAX_TTL_MS) {
-    throw usageError('the lock TTL must be between 1 second and 24 hours');
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) {
+    throw usageError('the lock TTL must be between 100 milliseconds and 24 hours');
   }
   if (!Number.isSafeInteger(maxHoldMs) || maxHoldMs < SECOND || maxHoldMs > MAX_MAX_HOLD_MS) {
     throw usageError('the hold cap must be between 1 second and 7 days');

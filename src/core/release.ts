@@ -120,9 +120,10 @@ async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
       seat_number: string;
       locked_by: string;
       locked_until: number | Date;
+      lock_token: number;
     }>(
       await knex.raw(
-        `SELECT id, event_id, seat_number, locked_by, locked_until FROM seats
+        `SELECT id, event_id, seat_number, locked_by, locked_until, lock_token FROM seats
          WHERE status = 'locked' AND locked_until <= ${engine.addMs(engine.now, '?')} AND id > ?
            ${options.eventId === undefined ? '' : 'AND event_id = ?'}
          ORDER BY id
@@ -138,6 +139,7 @@ async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
         seat: row.seat_number,
         lockedBy: row.locked_by,
         lockedUntil: engine.readInstant(row.locked_until),
+        lockToken: Number(row.lock_token),
         releasedAt: null,
       }));
     }

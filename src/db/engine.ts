@@ -10,6 +10,8 @@ export interface ReleasedLock {
   seat: string;
   lockedBy: string;
   lockedUntil: Date;
+  /** The token of the lock that was released. */
+  lockToken: number;
   /** Null when previewed by a dry run. */
   releasedAt: Date | null;
 }

@@ -93,7 +93,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
            (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
          SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, clock_timestamp(), 'expired'
          FROM released
-         RETURNING event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
+         RETURNING event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`,
         eventId === undefined
           ? [graceMs, afterSeatId, batchSize, graceMs]
           : [graceMs, afterSeatId, eventId, batchSize, graceMs],
@@ -105,6 +105,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
           seat_number: string;
           locked_by: string;
           locked_until: Date;
+          lock_token: number;
           released_at: Date;
         }>
       ).map((row): ReleasedLock => ({
@@ -114,6 +115,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
         seat: row.seat_number,
         lockedBy: row.locked_by,
         lockedUntil: row.locked_until,
+        lockToken: row.lock_token,
         releasedAt: row.released_at,
       }));
     },

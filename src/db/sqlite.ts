@@ -175,6 +175,7 @@ function releaseBatch(
       seat_number: string;
       locked_by: string;
       locked_until: number;
+      lock_token: number;
       released_at: number;
     }> = await trx.raw(
       `INSERT INTO release_history
@@ -184,7 +185,7 @@ function releaseBatch(
            WHERE status = 'locked' AND locked_until <= ${NOW} - ? AND id > ?${eventId === undefined ? '' : ' AND event_id = ?'}
            ORDER BY id
            LIMIT ?
-           RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, released_at`,
+           RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`,
       eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize],
     );
     if (logged.length === 0) return [];
@@ -206,6 +207,7 @@ function releaseBatch(
       seat: row.seat_number,
       lockedBy: row.locked_by,
       lockedUntil: new Date(row.locked_until),
+      lockToken: row.lock_token,
       releasedAt: new Date(row.released_at),
     }));
   });

@@ -94,7 +94,7 @@ async function printBatch(out: Output, locks: ReleasedLock[], dryRun: boolean): 
       let event = events.get(lock.eventId);
       if (event === undefined) events.set(lock.eventId, (event = jsonString(lock.event)));
       const releasedAt = lock.releasedAt === null ? 'null' : `"${isoTime(lock.releasedAt)}"`;
-      text += `{"type":${type},"event":${event},"eventId":${lock.eventId},"seat":${jsonString(lock.seat)},"lockedBy":${jsonString(lock.lockedBy)},"lockedUntil":"${isoTime(lock.lockedUntil)}","releasedAt":${releasedAt}}\n`;
+      text += `{"type":${type},"event":${event},"eventId":${lock.eventId},"seat":${jsonString(lock.seat)},"lockedBy":${jsonString(lock.lockedBy)},"lockedUntil":"${isoTime(lock.lockedUntil)}","lockToken":${lock.lockToken},"releasedAt":${releasedAt}}\n`;
     }
     await out.write(text);
     return;
