@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN, jsonLines, runCli } from './support/cli.js';
 import { describeEachEngine, tempDir, useDatabase } from './support/engines.js';
 import { createEvent, dumpDatabase, placeLock } from './support/fixtures.js';
+import { spawnSync } from 'node:child_process';
 
 const ANSI = /\u001b\[/;
 const RELEASED_LINE = /^✔ Released lock on Seat A\d+ \(Event: Taylor Swift - Eras Tour, was locked by admin\)$/;
@@ -174,6 +175,22 @@ describeEachEngine('seatctl CLI', (engine) => {
       ]);
     });
 
+    it('re-locking extends a hold up to --max-hold after it began; past the cap it exits 3 saying so', async () => {
+      await cli(['seed']);
+      const id = Number(await demoId());
+      await placeLock(t.db, id, ['D1'], 'alice', 60_000, 31 * 60_000); // held for 31 minutes, valid 1 more
+      const refused = await cli(['lock', 'Taylor Swift - Eras Tour', 'D1', '--user', 'alice']);
+      expect(refused.code).toBe(3);
+      expect(refused.stderr).toMatch(/^ {2}D1: alice has held it since .*: the hold cap \(--max-hold\) is reached$/m);
+      const raised = await cli(['lock', 'Taylor Swift - Eras Tour', 'D1', '--user', 'alice', '--max-hold', '1h', '--json']);
+      expect(raised.code).toBe(0);
+      expect(jsonLines(raised.stdout)[0]).toMatchObject({ seat: 'D1', renewed: true, capped: false });
+      await placeLock(t.db, id, ['D2'], 'alice', 60_000, 28 * 60_000); // held for 28 minutes
+      const capped = await cli(['lock', 'Taylor Swift - Eras Tour', 'D2', '--user', 'alice', '--ttl', '10m']);
+      expect(capped.code).toBe(0);
+      expect(capped.stderr).toMatch(/^note: D2 reached the hold cap/);
+    });
+
     it('treats unknown events and seats, a missing --user and bad TTLs as bad input: exit 2, one line', async () => {
       await cli(['seed']);
       const before = await dumpDatabase(t.db);
@@ -229,6 +246,42 @@ describeEachEngine('seatctl CLI', (engine) => {
       const both = await cli(['list-locked', '--expired', '--active']);
       expect(both.code).toBe(2);
       expect(both.stderr).toMatch(/--expired.*cannot be used with.*--active/);
+    });
+  });
+
+  describe('stats', () => {
+    it('counts seats per event, shows the last release, and warns when expired locks wait with no release', async () => {
+      await cli(['seed']);
+      const before = await cli(['stats']);
+      expect(before.code).toBe(0);
+      expect(before.stdout).toMatch(/^EVENT +SEATS +AVAILABLE +LOCKED +EXPIRED +BOOKED\nTaylor Swift - Eras Tour +100 +73 +3 +19 +5\nlast release: never\n$/);
+      expect(before.stderr).toBe(
+        'warning: 19 expired locks are waiting and no release has ever run (--stale-after 5 min): is release-expired-locks running?\n',
+      );
+      const check = await cli(['stats', '--check']);
+      expect(check.code).toBe(6);
+      expect(check.stderr).toBe(
+        'error: 19 expired locks are waiting and no release has ever run (--stale-after 5 min): is release-expired-locks running?\n',
+      );
+      await cli(['release-expired-locks', '--quiet']);
+      const after = await cli(['stats', '--check']);
+      expect(after).toMatchObject({ code: 0, stderr: '' });
+      expect(after.stdout).toMatch(/\nlast release: \d+ s ago on \S+, 19 released\n$/);
+      const json = jsonLines((await cli(['stats', '--json', '--event', 'Taylor Swift - Eras Tour'])).stdout);
+      expect(json[0]).toEqual(expect.objectContaining({ type: 'event', event: 'Taylor Swift - Eras Tour', seats: 100, available: 92, locked: 3, expired: 0, booked: 5 }));
+      expect(json[1]).toMatchObject({ type: 'summary', stale: false, lastRun: { released: 19 } });
+    });
+
+    it('--check fails once expired locks wait longer than --stale-after since the last release', async () => {
+      await cli(['seed']);
+      await cli(['release-expired-locks', '--quiet']);
+      const id = Number(await demoId());
+      await placeLock(t.db, id, ['D1'], 'late', -60_000);
+      await t.db.knex('release_runs').update({ finished_at: t.db.knex.raw(t.db.engine.addMs(t.db.engine.now, '?'), [-10 * 60_000]) });
+      const stale = await cli(['stats', '--check']);
+      expect(stale.code).toBe(6);
+      expect(stale.stderr).toMatch(/^error: 1 expired lock is waiting and no release has run for 10 min \(--stale-after 5 min\)/);
+      expect((await cli(['stats', '--check', '--stale-after', '1h'])).code).toBe(0);
     });
   });
 
@@ -349,6 +402,29 @@ describe('seatctl CLI [sqlite only]', () => {
     expect(result.stderr).toMatch(
       /^error: cannot open the database .*notes\.txt: the file is not a SQLite database\n$/,
     );
+  });
+});
+
+describe('progress on a terminal', () => {
+  it('draws a bar on stderr when it is a terminal, for big seeds and releases; never otherwise', async () => {
+    const file = join(tempDir(), 'progress.db');
+    const underTerminal = (args: string[]) =>
+      spawnSync('script', ['-qec', [process.execPath, BIN, '--db', file, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, TERM: 'xterm' },
+      });
+    const seed = underTerminal(['seed', '--events', '50', '--seats-per-event', '1000', '--expired', '40000']);
+    expect(seed.status, seed.stdout).toBe(0);
+    expect(seed.stdout).toMatch(/Seeding \[[^\]]*\] \d+%/);
+    const release = underTerminal(['release-expired-locks', '--quiet']);
+    expect(release.status, release.stdout).toBe(0);
+    expect(release.stdout).toMatch(/Releasing \[[^\]]*\] \d+%/);
+    expect(release.stdout).toMatch(/Total locks released: 40000/);
+    // The same, to a pipe: no bar, no cursor codes.
+    const piped = await runCli(['--db', file, 'seed', '--events', '50', '--seats-per-event', '1000', '--expired', '40000']);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).not.toMatch(ANSI);
   });
 });
 

@@ -41,12 +41,18 @@ describeEachEngine('stress', (engine) => {
       while (Date.now() < deadline) {
         const first = random(0, SEATS.length - 1);
         const seats = [...new Set([SEATS[first]!, SEATS[(first + random(0, 1)) % SEATS.length]!])];
-        const locked = await run(['lock', 'Stress', ...seats, '--user', user, '--ttl', `${random(200, 1000)}ms`]);
+        const locked = await run(['lock', 'Stress', ...seats, '--user', user, '--ttl', `${random(300, 1000)}ms`]);
         if (locked.result.code !== 0) continue;
-        await pause(random(0, 900));
         const dice = Math.random();
-        if (dice < 0.4) await run(['book', 'Stress', ...seats, '--user', user]);
-        else if (dice < 0.7) await run(['unlock', 'Stress', ...seats, '--user', user]);
+        if (dice < 0.4) {
+          await run(['book', 'Stress', ...seats, '--user', user]); // at once: usually in time
+        } else if (dice < 0.6) {
+          await pause(random(0, 1000)); // around the expiry: in time or not
+          await run(['book', 'Stress', ...seats, '--user', user]);
+        } else if (dice < 0.85) {
+          await pause(random(0, 500));
+          await run(['unlock', 'Stress', ...seats, '--user', user]);
+        }
         // else: walk away and let the lock expire
       }
     };

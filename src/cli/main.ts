@@ -63,6 +63,10 @@ Examples:
 ${EXIT_CODE_HELP}`,
     );
 
+  // Set before the commands are added: they copy their parent's output settings.
+  program.configureOutput({
+    outputError: (message, write) => write(oneLine(message)),
+  });
   for (const register of [
     registerReleaseExpiredLocks,
     registerListLocked,
@@ -80,9 +84,6 @@ ${EXIT_CODE_HELP}`,
   // Every command reports errors the same way, as one line, and leaves the
   // exit code to us.
   program.exitOverride();
-  program.configureOutput({
-    outputError: (message, write) => write(oneLine(message)),
-  });
   for (const command of program.commands) {
     command.exitOverride();
     command.addHelpText('after', EXIT_CODE_HELP.split('\n\nDatabase:')[0]!);

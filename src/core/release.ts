@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setImmediate } from 'node:timers/promises';
 import type { ReleasedLock } from '../db/engine.js';
 import { guard, type SeatDatabase } from '../db/open.js';
 import { ensureSchema } from '../db/schema.js';
@@ -66,6 +67,9 @@ export async function* releaseExpiredLocksInBatches(
   let total = 0;
   let interrupted = false;
   for (;;) {
+    // Batches run back to back on a synchronous driver: give the event loop a
+    // turn, so signals, timers and a web server's requests are served meanwhile.
+    await setImmediate();
     if (options.signal?.aborted) {
       interrupted = true;
       break;
@@ -182,4 +186,19 @@ async function recordRun(db: SeatDatabase, released: number): Promise<void> {
      ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, finished_at = excluded.finished_at, released = excluded.released`,
     [hostname(), process.pid, released],
   );
+}
+
+/** How many locks a release would take now (for progress bars): counted on the index of locked seats. */
+export async function countExpiredLocks(db: SeatDatabase, options: Pick<ReleaseOptions, 'event' | 'graceMs'> = {}): Promise<number> {
+  const { knex, engine } = db;
+  return guard(db, async () => {
+    await ensureSchema(db);
+    const event = options.event === undefined ? undefined : await resolveEvent(db, options.event);
+    const query = knex('seats')
+      .where('status', 'locked')
+      .whereRaw(`locked_until <= ${engine.addMs(engine.now, '?')}`, [-(options.graceMs ?? 0)]);
+    if (event) query.where('event_id', event.id);
+    const row = await query.count({ n: '*' }).first();
+    return Number(row?.n ?? 0);
+  });
 }

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import * as demo from '../../seeds/demo.js';
 import { guard, type SeatDatabase } from '../db/open.js';
@@ -108,6 +109,7 @@ export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOpti
       const eventsPerChunk = Math.max(1, Math.min(EVENTS_PER_CHUNK, Math.floor(SEATS_PER_CHUNK / seatsPerEvent)));
       let written = 0;
       for (let first = 0; first < events; first += eventsPerChunk) {
+        await setImmediate(); // a turn for the event loop: signals, timers, other requests
         if (options.signal?.aborted)
           throw new SeatctlError('interrupted', 'seeding was interrupted; nothing was written');
         const chunk = names.slice(first, first + eventsPerChunk);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { SeatctlError } from '../errors.js';
 import type { Engine } from './engine.js';
@@ -39,6 +40,12 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
   if (target.engine === 'sqlite') {
     const create = options.create ?? false;
     if (!create && target.filename !== ':memory:' && !existsSync(target.filename)) {
+      if (!existsSync(dirname(target.filename))) {
+        throw new SeatctlError(
+          'unavailable',
+          `cannot open the database ${target.display}: the directory ${dirname(target.filename)} does not exist`,
+        );
+      }
       throw new SeatctlError(
         'schema',
         `there is no seatctl database at ${target.display}: run seatctl migrate (or seatctl seed) to create it, or pass --db`,

@@ -41,22 +41,53 @@ export function migrate(db: SeatDatabase): Promise<MigrateResult> {
   return guard(db, () => migrateLatest(db));
 }
 
+/** How long `migrate` waits for another host's migration to finish. */
+const MIGRATION_LOCK_WAIT_MS = 30_000;
+
 async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
-  await assertNotNewer(db);
-  for (let attempt = 0; ; attempt++) {
+  const applied = await appliedMigrations(db);
+  if (applied !== undefined) {
+    assertKnown(db, applied);
+    // Up to date: nothing to write, not even Knex's migration lock (a read-only database stays fine).
+    if (MIGRATION_NAMES.every((name) => applied.includes(name))) {
+      schemaChecked.set(db, Promise.resolve());
+      return { applied: [] };
+    }
+  }
+  const deadline = Date.now() + MIGRATION_LOCK_WAIT_MS;
+  for (;;) {
     try {
-      const [, applied] = (await db.knex.migrate.latest({
+      const [, done] = (await db.knex.migrate.latest({
         migrationSource: migrationSource(db.engine),
         tableName: MIGRATIONS_TABLE,
       })) as [number, string[]];
       schemaChecked.set(db, Promise.resolve());
-      return { applied };
+      return { applied: done };
     } catch (error) {
+      if ((error as Error).name !== 'MigrationLocked') throw error;
+      // Knex reports any failure to take its lock this way, with the cause's message only.
+      const message = (error as Error).message;
+      if (/readonly|read-only/i.test(message)) {
+        throw new SeatctlError('unavailable', `cannot migrate the database ${db.target.display}: it is read-only`);
+      }
+      if (!/already locked/.test(message)) throw error;
       // Another host is migrating right now: wait for it, then find nothing to do.
-      if ((error as Error).name !== 'MigrationLocked' || attempt >= 60) throw error;
+      if (Date.now() >= deadline) {
+        throw new SeatctlError(
+          'unavailable',
+          `another seatctl migrate has held the migration lock of ${db.target.display} for ${MIGRATION_LOCK_WAIT_MS / 1000} s; if none is running, a crashed one left it: run seatctl migrate --force-unlock`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+/** Frees the migration lock a crashed `migrate` left behind. */
+export function forceUnlockMigrations(db: SeatDatabase): Promise<void> {
+  return guard(db, async () => {
+    await db.knex.migrate.forceFreeMigrationsLock({ migrationSource: migrationSource(db.engine), tableName: MIGRATIONS_TABLE });
+  });
 }
 
 const schemaChecked = new WeakMap<SeatDatabase, Promise<void>>();
@@ -97,11 +128,6 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
       `the database ${db.target.display} needs ${missing.length} migration(s) (${missing.join(', ')}): run seatctl migrate`,
     );
   }
-}
-
-async function assertNotNewer(db: SeatDatabase): Promise<void> {
-  const applied = await appliedMigrations(db);
-  if (applied !== undefined) assertKnown(db, applied);
 }
 
 function assertKnown(db: SeatDatabase, applied: string[]): void {

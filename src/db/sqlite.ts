@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, statSync, utimesSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
 import BetterSqliteClient from 'knex/lib/dialects/better-sqlite3/index.js';
@@ -221,6 +221,11 @@ function translateSqliteError(error: unknown, target: SqliteTarget, options: Sql
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return unavailable(
       `the database ${where} is busy: another process held its write lock for longer than the busy timeout (${options.busyTimeoutMs} ms); try again later or raise --busy-timeout`,
+    );
+  }
+  if (code === 'SQLITE_READONLY_DIRECTORY') {
+    return unavailable(
+      `cannot open the database ${where}: SQLite must create ${basename(target.filename)}-wal and -shm beside it, but its directory is not writable by this user (run seatctl as the database's owner, or make the directory writable)`,
     );
   }
   if (code.startsWith('SQLITE_READONLY')) {

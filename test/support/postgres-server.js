@@ -86,7 +86,8 @@ export async function startPostgres(options = {}) {
     '-c max_connections=200',
     ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
   ];
-  run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+  start();
   const version = run('postgres', ['--version']).trim();
   let stopped = false;
   const stop = () => {
@@ -98,5 +99,15 @@ export async function startPostgres(options = {}) {
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  return { adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, version, stop, port, password };
+  return {
+    adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    version,
+    stop,
+    port,
+    password,
+    /** Stops the server but keeps its data, as an outage would. */
+    pause: () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
+    /** Starts it again on the same port. */
+    resume: start,
+  };
 }

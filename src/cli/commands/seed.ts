@@ -6,6 +6,7 @@ import { outputFor, withCommandDatabase } from '../context.js';
 import { stopSignal } from '../interrupt.js';
 import { plural, safe } from '../output.js';
 import { countArg } from '../parse.js';
+import { progressBar } from '../progress.js';
 
 interface SeedCommandOptions {
   events?: number;
@@ -60,6 +61,7 @@ Re-running restores the same state. Synthetic events replace events of the same 
           return;
         }
         const started = performance.now();
+        const progress = await progressBar('Seeding', options.events! * options.seatsPerEvent!);
         const result = await seedSynthetic(db, {
           events: options.events!,
           seatsPerEvent: options.seatsPerEvent!,
@@ -68,7 +70,8 @@ Re-running restores the same state. Synthetic events replace events of the same 
           booked: options.booked,
           reset: options.reset,
           signal: stopSignal,
-        });
+          onProgress: progress?.update,
+        }).finally(() => progress?.stop());
         const seconds = (performance.now() - started) / 1000;
         if (out.json) {
           await out.record({ type: 'summary', ...result, seconds: Math.round(seconds * 1000) / 1000 });

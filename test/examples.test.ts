@@ -1,0 +1,154 @@
+// The files in examples/ run as written: the crontab line in a cron-like
+// environment, the systemd units' commands, and the pre-start hooks.
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { BIN, runCli } from './support/cli.js';
+import { tempDir } from './support/engines.js';
+
+const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ANSI = /\u001b/;
+
+/** An app directory with seatctl installed as a dependency and the demo database seeded in it. */
+async function makeApp(): Promise<string> {
+  const app = tempDir('seatctl-app-');
+  mkdirSync(join(app, 'node_modules', '.bin'), { recursive: true });
+  symlinkSync(ROOT, join(app, 'node_modules', 'seatctl'));
+  symlinkSync(BIN, join(app, 'node_modules', '.bin', 'seatctl'));
+  writeFileSync(join(app, 'server.js'), "console.log('server started');\n");
+  const seeded = await runCli(['--db', join(app, 'seatctl.db'), 'seed']);
+  expect(seeded.code).toBe(0);
+  return app;
+}
+
+/** Runs a shell command as cron does: an empty environment but for a minimal PATH, no terminal, another directory. */
+function likeCron(command: string, extraEnv: string[] = []): SpawnSyncReturns<string> {
+  const home = tempDir('seatctl-home-');
+  return spawnSync('env', ['-i', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=cron', 'SHELL=/bin/sh', ...extraEnv, '/bin/sh', '-c', command], {
+    cwd: home,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+}
+
+/** The sections and keys of a systemd unit file. */
+function unit(name: string): Record<string, Record<string, string[]>> {
+  const sections: Record<string, Record<string, string[]>> = {};
+  let current = '';
+  for (const raw of readFileSync(join(EXAMPLES, name), 'utf8').split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) sections[(current = header[1]!)] = {};
+    else {
+      const [key, ...value] = line.split('=');
+      (sections[current]![key!] ??= []).push(value.join('='));
+    }
+  }
+  return sections;
+}
+
+describe('examples/crontab', () => {
+  it('runs under a cron-like environment: prints the total once, then nothing, never ANSI codes', async () => {
+    const app = await makeApp();
+    const line = readFileSync(join(EXAMPLES, 'crontab'), 'utf8')
+      .split('\n')
+      .find((l) => l.trim() !== '' && !l.startsWith('#'))!;
+    const fields = line.trim().split(/\s+/);
+    expect(fields.slice(0, 5)).toEqual(['*', '*', '*', '*', '*']);
+    const command = fields.slice(5).join(' ').replace('/srv/app', app);
+    expect(command).toBe(`cd ${app} && ./node_modules/.bin/seatctl release-expired-locks --quiet`);
+
+    const first = likeCron(command);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toBe('Total locks released: 19\n');
+    expect(first.stdout + first.stderr).not.toMatch(ANSI);
+    const second = likeCron(command);
+    expect(second.status).toBe(0);
+    expect(second.stdout).toBe('');
+    expect(second.stderr).toBe('');
+  });
+});
+
+describe("README's crontab line (npx)", () => {
+  it('works the same from cron; only npm itself may add its update notice on stderr', async () => {
+    const app = await makeApp();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const line = /^\* \* \* \* \* (cd \/srv\/app && npx seatctl release-expired-locks --quiet)$/m.exec(readme);
+    expect(line, 'the crontab line is in README.md').not.toBeNull();
+    const command = line![1]!.replace('/srv/app', app);
+    const npmNotices = (stderr: string) => stderr.split('\n').filter((l) => l !== '' && !l.startsWith('npm notice'));
+    const first = likeCron(command);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toBe('Total locks released: 19\n');
+    expect(npmNotices(first.stderr)).toEqual([]);
+    const second = likeCron(command);
+    expect(second.stdout).toBe('');
+    expect(npmNotices(second.stderr)).toEqual([]);
+    expect(first.stdout + second.stdout).not.toMatch(ANSI);
+  });
+});
+
+describe('examples/ systemd units', () => {
+  const substitute = (text: string, app: string) => text.replaceAll('/srv/app', app);
+
+  it('seatctl-release.timer starts seatctl-release.service every minute, and the service releases once', async () => {
+    const timer = unit('seatctl-release.timer');
+    expect(timer.Timer!.Unit).toEqual(['seatctl-release.service']);
+    expect(timer.Timer!.OnCalendar).toEqual(['*-*-* *:*:00']);
+    const service = unit('seatctl-release.service');
+    expect(service.Service!.Type).toEqual(['oneshot']);
+    const app = await makeApp();
+    const [exec] = service.Service!.ExecStart!;
+    const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
+    const result = likeCron(`cd ${substitute(service.Service!.WorkingDirectory![0]!, app)} && exec ${substitute(exec!, app)}`, env);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe('Total locks released: 19\n');
+  });
+
+  it('seatctl-watch.service runs a sweeper that stops cleanly on its KillSignal within TimeoutStopSec', async () => {
+    const service = unit('seatctl-watch.service');
+    expect(service.Service!.ExecStart![0]).toMatch(/release-expired-locks --watch/);
+    const app = await makeApp();
+    const [signal] = service.Service!.KillSignal!;
+    const stopWithin = Number(service.Service!.TimeoutStopSec![0]) * 1000;
+    const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
+    const child = spawn('env', ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${substitute(service.Service!.ExecStart![0]!, app)}`], {
+      cwd: substitute(service.Service!.WorkingDirectory![0]!, app),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 20_000;
+    while (!stdout.includes('released 19 expired locks') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d released 19 expired locks\n$/);
+    const stopping = Date.now();
+    child.kill(signal as NodeJS.Signals);
+    expect(await exited).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(stopWithin);
+  });
+});
+
+describe('examples/ pre-start hooks', () => {
+  it('prestart.sh migrates, releases what expired while the server was down, then becomes the server', async () => {
+    const app = await makeApp();
+    copyFileSync(join(EXAMPLES, 'prestart.sh'), join(app, 'prestart.sh'));
+    const result = likeCron(`${join(app, 'prestart.sh')} node server.js`);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe('Database is up to date\nTotal locks released: 19\nserver started\n');
+    expect(result.stderr).toBe('');
+  });
+
+  it("package.json's prestart entry runs before npm start", async () => {
+    const app = await makeApp();
+    copyFileSync(join(EXAMPLES, 'package.json'), join(app, 'package.json'));
+    const result = likeCron(`cd ${app} && npm start --silent`);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe('Database is up to date\nTotal locks released: 19\nserver started\n');
+  });
+});
