@@ -161,55 +161,63 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
   };
 }
 
+// The release is the hot path: its two statements are prepared once per
+// connection and run on the transaction's own connection, returning rows as
+// arrays; Knex still owns the connection and the transaction around them.
+const releaseStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function statement(conn: Database.Database, sql: string): Database.Statement {
+  let cache = releaseStatements.get(conn);
+  if (cache === undefined) releaseStatements.set(conn, (cache = new Map()));
+  let prepared = cache.get(sql);
+  if (prepared === undefined) cache.set(sql, (prepared = conn.prepare(sql)));
+  return prepared;
+}
+
+const RELEASE_PICK = (byEvent: boolean) => `INSERT INTO release_history
+    (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
+  SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'expired'
+  FROM seats
+  WHERE status = 'locked' AND locked_until <= ${NOW} - ? AND id > ?${byEvent ? ' AND event_id = ?' : ''}
+  ORDER BY id
+  LIMIT ?
+  RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`;
+const RELEASE_SEATS = `UPDATE seats SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
+  WHERE status = 'locked' AND id IN (SELECT seat_id FROM release_history WHERE id BETWEEN ? AND ?)`;
+
 function releaseBatch(
   knex: Knex,
   { batchSize, afterSeatId, eventId, graceMs }: ReleaseBatchOptions,
 ): Promise<ReleasedLock[]> {
   return knex.transaction(async (trx) => {
+    const conn: Database.Database = await trx.client.acquireConnection();
     // The history rows carry the holder as it was; under the write lock
     // the seats they name are then released in a second statement.
-    const logged: Array<{
-      id: number;
-      event_id: number;
-      seat_id: number;
-      seat_number: string;
-      locked_by: string;
-      locked_until: number;
-      lock_token: number;
-      released_at: number;
-    }> = await trx.raw(
-      `INSERT INTO release_history
-             (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
-           SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'expired'
-           FROM seats
-           WHERE status = 'locked' AND locked_until <= ${NOW} - ? AND id > ?${eventId === undefined ? '' : ' AND event_id = ?'}
-           ORDER BY id
-           LIMIT ?
-           RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`,
-      eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize],
-    );
+    const pick = statement(conn, RELEASE_PICK(eventId !== undefined)).raw(true);
+    const logged = pick.all(
+      ...(eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize]),
+    ) as Array<[id: number, eventId: number, seatId: number, seat: string, lockedBy: string, lockedUntil: number, lockToken: number, releasedAt: number]>;
     if (logged.length === 0) return [];
-    let first = logged[0]!.id;
+    let first = logged[0]![0];
     let last = first;
-    for (const row of logged) {
-      if (row.id < first) first = row.id;
-      if (row.id > last) last = row.id;
+    const released = new Array<ReleasedLock>(logged.length);
+    for (let i = 0; i < logged.length; i++) {
+      const row = logged[i]!;
+      if (row[0] < first) first = row[0];
+      if (row[0] > last) last = row[0];
+      released[i] = {
+        event: '',
+        eventId: row[1],
+        seatId: row[2],
+        seat: row[3],
+        lockedBy: row[4],
+        lockedUntil: new Date(row[5]),
+        lockToken: row[6],
+        releasedAt: new Date(row[7]),
+      };
     }
-    await trx.raw(
-      `UPDATE seats SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
-           WHERE status = 'locked' AND id IN (SELECT seat_id FROM release_history WHERE id BETWEEN ? AND ?)`,
-      [first, last],
-    );
-    return logged.map((row): ReleasedLock => ({
-      event: '',
-      eventId: row.event_id,
-      seatId: row.seat_id,
-      seat: row.seat_number,
-      lockedBy: row.locked_by,
-      lockedUntil: new Date(row.locked_until),
-      lockToken: row.lock_token,
-      releasedAt: new Date(row.released_at),
-    }));
+    statement(conn, RELEASE_SEATS).run(first, last);
+    return released;
   });
 }
 
