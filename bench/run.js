@@ -102,21 +102,24 @@ function addRow(figure, ours, base, baseLabel, target, unit = 'ms') {
   });
 }
 
-/** Seeds a SQLite database with seatctl itself and returns its path. */
+/** `seatctl seed` of synthetic data: the benchmark's databases are made by the tool itself. */
+const seedArgs = (db, events, seatsPerEvent, expired) => [
+  '--db',
+  db,
+  'seed',
+  '--reset',
+  '--events',
+  String(events),
+  '--seats-per-event',
+  String(seatsPerEvent),
+  '--expired',
+  String(expired),
+];
+
+/** Seeds a SQLite database and returns its path. */
 function seedSqlite(name, events, seatsPerEvent, expired) {
   const file = join(work, name);
-  seatctl([
-    '--db',
-    file,
-    'seed',
-    '--reset',
-    '--events',
-    String(events),
-    '--seats-per-event',
-    String(seatsPerEvent),
-    '--expired',
-    String(expired),
-  ]);
+  seatctl(seedArgs(file, events, seatsPerEvent, expired));
   // A checkpoint, so every copy starts with the same single file.
   const db = new Database(file);
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -250,19 +253,7 @@ function benchSeed() {
   const times = [];
   for (let run = 0; run < (QUICK ? 2 : 3); run++) {
     rmSync(file, { force: true });
-    times.push(
-      seatctl([
-        '--db',
-        file,
-        'seed',
-        '--events',
-        String(events),
-        '--seats-per-event',
-        String(per),
-        '--expired',
-        String((events * per) / 10),
-      ]),
-    );
+    times.push(seatctl(seedArgs(file, events, per, (events * per) / 10)));
   }
   const bare = median([0, 1, 2].map(() => timed(process.execPath, ['-e', '0'])));
   addRow(
@@ -377,17 +368,7 @@ async function benchPostgres() {
   const seeded = async (name, events, per, expired) => {
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${name}`);
-    seatctl([
-      '--db',
-      urlFor(name),
-      'seed',
-      '--events',
-      String(events),
-      '--seats-per-event',
-      String(per),
-      '--expired',
-      String(expired),
-    ]);
+    seatctl(seedArgs(urlFor(name), events, per, expired));
     const client = new pg.Client({ connectionString: urlFor(name) });
     await client.connect();
     await client.query('VACUUM ANALYZE');

@@ -32,44 +32,141 @@ interface Case {
 }
 
 const USAGE: Record<string, Case> = {
-  'unknown command, with a did-you-mean': { args: ['relase-expired-locks'], code: 2, message: /unknown command 'relase-expired-locks' \(did you mean release-expired-locks\?\)/ },
+  'unknown command, with a did-you-mean': {
+    args: ['relase-expired-locks'],
+    code: 2,
+    message: /unknown command 'relase-expired-locks' \(did you mean release-expired-locks\?\)/,
+  },
   'unknown option': { args: ['list-locked', '--expird'], code: 2, message: /unknown option '--expird'/ },
   'missing --user': { args: ['lock', DEMO, 'D1'], code: 2, message: /required option '--user <name>' not specified/ },
   'missing seat list': { args: ['lock', DEMO, '--user', 'u'], code: 2, message: /missing required argument 'seats'/ },
-  '--expired with --active': { args: ['list-locked', '--expired', '--active'], code: 2, message: /option '--expired' cannot be used with option '--active'/ },
-  '--batch-size 0': { args: ['release-expired-locks', '--batch-size', '0'], code: 2, message: /batch size must be a whole number from 1 to 100000/ },
-  '--batch-size -5': { args: ['release-expired-locks', '--batch-size', '-5'], code: 2, message: /batch size must be a whole number/ },
-  '--batch-size abc': { args: ['release-expired-locks', '--batch-size', 'abc'], code: 2, message: /'--batch-size <n>' argument 'abc' is invalid/ },
-  '--interval 0': { args: ['release-expired-locks', '--watch', '--interval', '0'], code: 2, message: /'--interval <duration>' argument '0' is invalid/ },
+  '--expired with --active': {
+    args: ['list-locked', '--expired', '--active'],
+    code: 2,
+    message: /option '--expired' cannot be used with option '--active'/,
+  },
+  '--batch-size 0': {
+    args: ['release-expired-locks', '--batch-size', '0'],
+    code: 2,
+    message: /batch size must be a whole number from 1 to 100000/,
+  },
+  '--batch-size -5': {
+    args: ['release-expired-locks', '--batch-size', '-5'],
+    code: 2,
+    message: /batch size must be a whole number/,
+  },
+  '--batch-size abc': {
+    args: ['release-expired-locks', '--batch-size', 'abc'],
+    code: 2,
+    message: /'--batch-size <n>' argument 'abc' is invalid/,
+  },
+  '--interval 0': {
+    args: ['release-expired-locks', '--watch', '--interval', '0'],
+    code: 2,
+    message: /'--interval <duration>' argument '0' is invalid/,
+  },
   '--limit 0': { args: ['history', '--limit', '0'], code: 2, message: /limit must be a whole number from 1/ },
-  '--since abc': { args: ['history', '--since', 'abc'], code: 2, message: /'--since <when>' argument 'abc' is invalid/ },
-  '--stale-after 0': { args: ['stats', '--stale-after', '0'], code: 2, message: /'--stale-after <duration>' argument '0' is invalid/ },
-  '--busy-timeout abc': { args: ['--busy-timeout', 'abc', 'list-locked'], code: 2, message: /'--busy-timeout <duration>' argument 'abc' is invalid/ },
-  'seed --expired without sizes': { args: ['seed', '--expired', '5'], code: 2, message: /needs both --events and --seats-per-event/ },
-  'seed counts that do not fit': { args: ['seed', '--events', '1', '--seats-per-event', '5', '--expired', '6'], code: 2, message: /--expired must be a whole number from 0 to 5/ },
+  '--since abc': {
+    args: ['history', '--since', 'abc'],
+    code: 2,
+    message: /'--since <when>' argument 'abc' is invalid/,
+  },
+  '--stale-after 0': {
+    args: ['stats', '--stale-after', '0'],
+    code: 2,
+    message: /'--stale-after <duration>' argument '0' is invalid/,
+  },
+  '--busy-timeout abc': {
+    args: ['--busy-timeout', 'abc', 'list-locked'],
+    code: 2,
+    message: /'--busy-timeout <duration>' argument 'abc' is invalid/,
+  },
+  'seed --expired without sizes': {
+    args: ['seed', '--expired', '5'],
+    code: 2,
+    message: /needs both --events and --seats-per-event/,
+  },
+  'seed counts that do not fit': {
+    args: ['seed', '--events', '1', '--seats-per-event', '5', '--expired', '6'],
+    code: 2,
+    message: /--expired must be a whole number from 0 to 5/,
+  },
 };
 
 const DURATIONS = ['abc', '-5m', '0', '5x', '10y', '999999999999h', '', '25h', '1.5h'];
 
 const NAMES: Record<string, Case> = {
-  'unknown event': { args: ['lock', 'No Such Show', 'A1', '--user', 'u'], code: 2, message: /unknown event 'No Such Show'/ },
-  'unknown seat': { args: ['lock', DEMO, 'D1', 'Z99', '--user', 'u'], code: 2, message: /unknown seat 'Z99' in event 'Taylor Swift - Eras Tour'/ },
-  'unknown seats, all named': { args: ['unlock', DEMO, 'Z1', 'B1', 'Z2'], code: 2, message: /unknown seats 'Z1', 'Z2' in event/ },
-  'the same seat twice': { args: ['lock', DEMO, 'D1', 'D1', '--user', 'u'], code: 2, message: /seat 'D1' is listed twice/ },
+  'unknown event': {
+    args: ['lock', 'No Such Show', 'A1', '--user', 'u'],
+    code: 2,
+    message: /unknown event 'No Such Show'/,
+  },
+  'unknown seat': {
+    args: ['lock', DEMO, 'D1', 'Z99', '--user', 'u'],
+    code: 2,
+    message: /unknown seat 'Z99' in event 'Taylor Swift - Eras Tour'/,
+  },
+  'unknown seats, all named': {
+    args: ['unlock', DEMO, 'Z1', 'B1', 'Z2'],
+    code: 2,
+    message: /unknown seats 'Z1', 'Z2' in event/,
+  },
+  'the same seat twice': {
+    args: ['lock', DEMO, 'D1', 'D1', '--user', 'u'],
+    code: 2,
+    message: /seat 'D1' is listed twice/,
+  },
   'an empty event name': { args: ['lock', '', 'D1', '--user', 'u'], code: 2, message: /the event name is empty/ },
   'an empty seat name': { args: ['book', DEMO, '', '--user', 'u'], code: 2, message: /a seat name is empty/ },
   'an empty user name': { args: ['lock', DEMO, 'D1', '--user', ''], code: 2, message: /the user name is empty/ },
-  'a 10,000-character event name': { args: ['lock', LONG, 'D1', '--user', 'u'], code: 2, message: /unknown event 'x{57}…'/ },
-  'a 10,000-character seat name': { args: ['lock', DEMO, LONG, '--user', 'u'], code: 2, message: /unknown seat 'x{57}…'/ },
-  'a 10,000-character user name': { args: ['lock', DEMO, 'D1', '--user', LONG], code: 2, message: /the user name is too long \(10000 characters; at most 200\)/ },
-  'LIKE wildcards are not wildcards': { args: ['lock', 'Taylor Swift - Eras T%', 'D1', '--user', 'u'], code: 2, message: /unknown event 'Taylor Swift - Eras T%'/ },
-  'Unicode is matched exactly (NFD is not NFC)': { args: ['lock', 'Cafe\u0301 Ñandú', 'A1', '--user', 'u'], code: 2, message: /unknown event/ },
-  'an unknown event for list-locked': { args: ['list-locked', '--event', 'Nope'], code: 2, message: /unknown event 'Nope'/ },
-  'an unknown event for release': { args: ['release-expired-locks', '--event', 'Nope'], code: 2, message: /unknown event 'Nope'/ },
+  'a 10,000-character event name': {
+    args: ['lock', LONG, 'D1', '--user', 'u'],
+    code: 2,
+    message: /unknown event 'x{57}…'/,
+  },
+  'a 10,000-character seat name': {
+    args: ['lock', DEMO, LONG, '--user', 'u'],
+    code: 2,
+    message: /unknown seat 'x{57}…'/,
+  },
+  'a 10,000-character user name': {
+    args: ['lock', DEMO, 'D1', '--user', LONG],
+    code: 2,
+    message: /the user name is too long \(10000 characters; at most 200\)/,
+  },
+  'LIKE wildcards are not wildcards': {
+    args: ['lock', 'Taylor Swift - Eras T%', 'D1', '--user', 'u'],
+    code: 2,
+    message: /unknown event 'Taylor Swift - Eras T%'/,
+  },
+  'Unicode is matched exactly (NFD is not NFC)': {
+    args: ['lock', 'Cafe\u0301 Ñandú', 'A1', '--user', 'u'],
+    code: 2,
+    message: /unknown event/,
+  },
+  'an unknown event for list-locked': {
+    args: ['list-locked', '--event', 'Nope'],
+    code: 2,
+    message: /unknown event 'Nope'/,
+  },
+  'an unknown event for release': {
+    args: ['release-expired-locks', '--event', 'Nope'],
+    code: 2,
+    message: /unknown event 'Nope'/,
+  },
 };
 
 /** Event and seat names that must be stored and matched literally. */
-const LITERAL = ["Rock 'n' Roll", '100% "Live"', 'a_b', "'); DROP TABLE seats;--", '??', 'Café Ñandú', '東京 🎤', 'back\\slash'];
+const LITERAL = [
+  "Rock 'n' Roll",
+  '100% "Live"',
+  'a_b',
+  "'); DROP TABLE seats;--",
+  '??',
+  'Café Ñandú',
+  '東京 🎤',
+  'back\\slash',
+];
 
 /** A name that tries to retitle the window, clear the screen, return the cursor, erase, ring, and start a C1 CSI. */
 const HOSTILE_EVENT = 'Evil\u001b]0;pwned\u0007 Show\u001b[2J\rOK\b\u0007\u009b31m';
@@ -99,7 +196,8 @@ describeEachEngine('bad input', (engine) => {
     await seeded();
     await expectRejected(`--ttl ${duration}`, ['lock', DEMO, 'D1', '--user', 'u', '--ttl', duration], 2, /--ttl|TTL/);
     // --grace takes 0 (its default): every other bad duration is refused there too.
-    if (duration !== '0') await expectRejected(`--grace ${duration}`, ['release-expired-locks', '--grace', duration], 2, /--grace|grace/);
+    if (duration !== '0')
+      await expectRejected(`--grace ${duration}`, ['release-expired-locks', '--grace', duration], 2, /--grace|grace/);
   });
 
   it.each(Object.entries(NAMES))('names: %s', async (label, { args, code, message }) => {
@@ -143,46 +241,63 @@ describeEachEngine('bad input', (engine) => {
     const released = await cli(['release-expired-locks', '--json']);
     expect(released.stdout).not.toMatch(CONTROL);
     const [record] = jsonLines(released.stdout);
-    expect(record).toMatchObject({ type: 'released', event: HOSTILE_EVENT, seat: HOSTILE_SEAT, lockedBy: HOSTILE_SEAT });
+    expect(record).toMatchObject({
+      type: 'released',
+      event: HOSTILE_EVENT,
+      seat: HOSTILE_SEAT,
+      lockedBy: HOSTILE_SEAT,
+    });
     const history = jsonLines((await cli(['history', '--json'])).stdout);
     expect(history[0]).toMatchObject({ event: HOSTILE_EVENT, seat: HOSTILE_SEAT });
   });
 
-  it('Ctrl-C during a long release ends promptly with exit 130, every finished batch committed and no half-applied one', { timeout: 120_000 }, async () => {
-    expect((await cli(['seed', '--events', '20', '--seats-per-event', '10000', '--expired', '200000'])).code).toBe(0);
-    const child = spawn(process.execPath, [BIN, '--db', t.url, 'release-expired-locks', '--json', '--batch-size', '500'], {
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    while (stdout.split('\n').length < 2000) await new Promise((r) => setTimeout(r, 5));
-    const interrupted = Date.now();
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
-    expect(Date.now() - interrupted).toBeLessThan(2000);
-    expect(stderr).toMatch(/^error: interrupted after releasing [\d,]+ locks; the rest are left for the next run\n$/);
-    const records = jsonLines(stdout);
-    const summary = records.at(-1)!;
-    expect(summary).toMatchObject({ type: 'summary', interrupted: true });
-    const history = Number((await t.db.knex('release_history').count({ n: '*' }).first())!.n);
-    expect(history).toBe(summary.total);
-    expect(history % 500, 'whole batches only').toBe(0);
-    expect(records.filter((r) => r.type === 'released')).toHaveLength(history);
-    const locked = Number((await t.db.knex('seats').where('status', 'locked').count({ n: '*' }).first())!.n);
-    expect(locked + history).toBe(200_000);
-  });
+  it(
+    'Ctrl-C during a long release ends promptly with exit 130, every finished batch committed and no half-applied one',
+    { timeout: 120_000 },
+    async () => {
+      expect((await cli(['seed', '--events', '20', '--seats-per-event', '10000', '--expired', '200000'])).code).toBe(0);
+      const child = spawn(
+        process.execPath,
+        [BIN, '--db', t.url, 'release-expired-locks', '--json', '--batch-size', '500'],
+        {
+          env: cleanEnv(),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      while (stdout.split('\n').length < 2000) await new Promise((r) => setTimeout(r, 5));
+      const interrupted = Date.now();
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(Date.now() - interrupted).toBeLessThan(2000);
+      expect(stderr).toMatch(/^error: interrupted after releasing [\d,]+ locks; the rest are left for the next run\n$/);
+      const records = jsonLines(stdout);
+      const summary = records.at(-1)!;
+      expect(summary).toMatchObject({ type: 'summary', interrupted: true });
+      const history = Number((await t.db.knex('release_history').count({ n: '*' }).first())!.n);
+      expect(history).toBe(summary.total);
+      expect(history % 500, 'whole batches only').toBe(0);
+      expect(records.filter((r) => r.type === 'released')).toHaveLength(history);
+      const locked = Number((await t.db.knex('seats').where('status', 'locked').count({ n: '*' }).first())!.n);
+      expect(locked + history).toBe(200_000);
+    },
+  );
 
   it('Ctrl-C during a long seed ends promptly with exit 130 and seeds nothing', { timeout: 120_000 }, async () => {
     await seeded();
     const before = await dumpDatabase(t.db);
-    const child = spawn(process.execPath, [BIN, '--db', t.url, 'seed', '--events', '400', '--seats-per-event', '5000', '--expired', '100000'], {
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, '--db', t.url, 'seed', '--events', '400', '--seats-per-event', '5000', '--expired', '100000'],
+      {
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -198,19 +313,30 @@ describeEachEngine('bad input', (engine) => {
 });
 
 describe('bad input: the database', () => {
-  const run = (url: string, args: string[], options?: Parameters<typeof runCli>[1]) => runCli(['--db', url, ...args], options);
+  const run = (url: string, args: string[], options?: Parameters<typeof runCli>[1]) =>
+    runCli(['--db', url, ...args], options);
 
   it('--db pointing to a directory: exit 4', async () => {
     const dir = tempDir();
     for (const args of [['list-locked'], ['migrate']]) {
-      expectOneLineError(await run(dir, args), 4, /cannot open the database .*: it is a directory, not a database file/, args[0]!);
+      expectOneLineError(
+        await run(dir, args),
+        4,
+        /cannot open the database .*: it is a directory, not a database file/,
+        args[0]!,
+      );
     }
   });
 
   it('--db in a directory that does not exist: exit 4, for reads and for migrate', async () => {
     const file = join(tempDir(), 'missing', 'seatctl.db');
     for (const args of [['list-locked'], ['migrate'], ['seed']]) {
-      expectOneLineError(await run(file, args), 4, /cannot open the database .*: the directory .*missing does not exist/, args[0]!);
+      expectOneLineError(
+        await run(file, args),
+        4,
+        /cannot open the database .*: the directory .*missing does not exist/,
+        args[0]!,
+      );
     }
   });
 
@@ -231,7 +357,9 @@ describe('bad input: the database', () => {
     const asUser = process.getuid?.() === 0;
     if (asUser) chmodSync(dir, 0o777);
     const seatctl = (args: string[]) => {
-      const [cmd, argv] = asUser ? ['runuser', ['-u', 'nobody', '--', process.execPath, BIN, '--db', file, ...args]] : [process.execPath, [BIN, '--db', file, ...args]];
+      const [cmd, argv] = asUser
+        ? ['runuser', ['-u', 'nobody', '--', process.execPath, BIN, '--db', file, ...args]]
+        : [process.execPath, [BIN, '--db', file, ...args]];
       const result = spawnSync(cmd, argv, { encoding: 'utf8', env: cleanEnv(), timeout: 30_000 });
       return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr } as CliResult;
     };
@@ -244,14 +372,25 @@ describe('bad input: the database', () => {
         expect(result.code).toBe(0); // up to date: nothing to write
         continue;
       }
-      expectOneLineError(result, 4, /cannot write to the database .*readonly\.db: it is read-only \(check the permissions of the file and its directory\)/, args[0]!);
+      expectOneLineError(
+        result,
+        4,
+        /cannot write to the database .*readonly\.db: it is read-only \(check the permissions of the file and its directory\)/,
+        args[0]!,
+      );
     }
   });
 
   it('an empty database that was never migrated: exit 5, "run seatctl migrate"', async () => {
     const file = join(tempDir(), 'empty.db');
     writeFileSync(file, '');
-    for (const args of [['list-locked'], ['release-expired-locks'], ['lock', 'x', 'A1', '--user', 'u'], ['history'], ['stats']]) {
+    for (const args of [
+      ['list-locked'],
+      ['release-expired-locks'],
+      ['lock', 'x', 'A1', '--user', 'u'],
+      ['history'],
+      ['stats'],
+    ]) {
       expectOneLineError(await run(file, args), 5, /is not set up: run seatctl migrate/, args[0]!);
     }
   });
@@ -264,21 +403,28 @@ describe('bad input: the database', () => {
     const before = JSON.stringify(await db.knex('knex_migrations').orderBy('id'));
     await db.close();
     for (const args of [['list-locked'], ['migrate'], ['release-expired-locks']]) {
-      expectOneLineError(await run(file, args), 5, /was migrated by a newer seatctl \(unknown migration 002_from_the_future\)/, args[0]!);
+      expectOneLineError(
+        await run(file, args),
+        5,
+        /was migrated by a newer seatctl \(unknown migration 002_from_the_future\)/,
+        args[0]!,
+      );
     }
     const after = await openDatabase({ url: file });
     expect(JSON.stringify(await after.knex('knex_migrations').orderBy('id'))).toBe(before);
     await after.close();
   });
 
-  it.each(['mysql://root:hunter2secret@db/tickets', 'redis://localhost:6379', 'http://example.com/db', 'mongodb+srv://u:hunter2secret@x/y'])(
-    'unknown scheme %s: exit 2, unsupported database, no URL echoed',
-    async (url) => {
-      const result = await run(url, ['list-locked']);
-      expectOneLineError(result, 2, /unsupported database '[a-z+]+:'/, url);
-      expect(result.stderr).not.toMatch(/hunter2/);
-    },
-  );
+  it.each([
+    'mysql://root:hunter2secret@db/tickets',
+    'redis://localhost:6379',
+    'http://example.com/db',
+    'mongodb+srv://u:hunter2secret@x/y',
+  ])('unknown scheme %s: exit 2, unsupported database, no URL echoed', async (url) => {
+    const result = await run(url, ['list-locked']);
+    expectOneLineError(result, 2, /unsupported database '[a-z+]+:'/, url);
+    expect(result.stderr).not.toMatch(/hunter2/);
+  });
 });
 
 /** A TCP port nothing listens on. */
@@ -293,7 +439,11 @@ async function closedPort(): Promise<number> {
 
 // Passwords with the characters that break URLs, in every form they could leak in.
 const PASSWORDS = ['p@ss/w#rd%41', 'sec/ret@host#frag', 'tail%2Fpct@@'];
-const forms = (password: string) => [password, encodeURIComponent(password), decodeURIComponent(encodeURIComponent(password))];
+const forms = (password: string) => [
+  password,
+  encodeURIComponent(password),
+  decodeURIComponent(encodeURIComponent(password)),
+];
 
 describe('bad input: PostgreSQL URLs never leak the password', () => {
   it.each(PASSWORDS)('a closed port: exit 4 within the connect timeout (password %j)', async (password) => {
@@ -313,14 +463,29 @@ describe('bad input: PostgreSQL URLs never leak the password', () => {
   it('an unreachable host gives up within --connect-timeout', async () => {
     // 192.0.2.0/24 is reserved for documentation: nothing answers there.
     const started = Date.now();
-    const result = await runCli(['--db', 'postgres://seatctl:s3cr3t-pw@192.0.2.1:5432/tickets', '--connect-timeout', '1s', 'list-locked']);
+    const result = await runCli([
+      '--db',
+      'postgres://seatctl:s3cr3t-pw@192.0.2.1:5432/tickets',
+      '--connect-timeout',
+      '1s',
+      'list-locked',
+    ]);
     expect(Date.now() - started).toBeLessThan(4000);
-    expectOneLineError(result, 4, /cannot connect to PostgreSQL at 192\.0\.2\.1:5432: (no answer within the connect timeout \(1 s\)|network unreachable|host unreachable|connection refused)/, 'unreachable');
+    expectOneLineError(
+      result,
+      4,
+      /cannot connect to PostgreSQL at 192\.0\.2\.1:5432: (no answer within the connect timeout \(1 s\)|network unreachable|host unreachable|connection refused)/,
+      'unreachable',
+    );
     expect(result.stderr).not.toContain('s3cr3t-pw');
   });
 
   it.each(PASSWORDS)('a malformed URL (password %j not percent-encoded): exit 2, nothing leaked', async (password) => {
-    for (const url of [`postgres://seatctl:${password}@127.0.0.1:5432/tickets`, `postgresql://seatctl:${password}@:5432/x`, `postgres://seatctl:${password}@[::1/x`]) {
+    for (const url of [
+      `postgres://seatctl:${password}@127.0.0.1:5432/tickets`,
+      `postgresql://seatctl:${password}@:5432/x`,
+      `postgres://seatctl:${password}@[::1/x`,
+    ]) {
       for (const verbose of [[], ['--verbose']]) {
         const result = await runCli(['--db', url, ...verbose, 'release-expired-locks']);
         expect([2, 4], `${url}: ${result.stderr}`).toContain(result.code);
@@ -332,16 +497,21 @@ describe('bad input: PostgreSQL URLs never leak the password', () => {
     if (broken.code === 2) expectOneLineError(broken, 2, /malformed PostgreSQL URL/, 'malformed');
   });
 
-  it.skipIf(postgres.skipReason !== null)('a wrong password: exit 4 naming the failure, never the password', async () => {
-    const admin = new URL(inject('pgAdminUrl')!);
-    for (const password of PASSWORDS) {
-      admin.password = encodeURIComponent(password);
-      for (const verbose of [[], ['--verbose']]) {
-        const result = await runCli(['--db', admin.toString(), ...verbose, 'list-locked']);
-        expect(result.code).toBe(4);
-        expect(result.stderr).toMatch(/^error: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+: password authentication failed for user "postgres"\n/);
-        for (const form of forms(password)) expect(result.stderr).not.toContain(form);
+  it.skipIf(postgres.skipReason !== null)(
+    'a wrong password: exit 4 naming the failure, never the password',
+    async () => {
+      const admin = new URL(inject('pgAdminUrl')!);
+      for (const password of PASSWORDS) {
+        admin.password = encodeURIComponent(password);
+        for (const verbose of [[], ['--verbose']]) {
+          const result = await runCli(['--db', admin.toString(), ...verbose, 'list-locked']);
+          expect(result.code).toBe(4);
+          expect(result.stderr).toMatch(
+            /^error: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+: password authentication failed for user "postgres"\n/,
+          );
+          for (const form of forms(password)) expect(result.stderr).not.toContain(form);
+        }
       }
-    }
-  });
+    },
+  );
 });

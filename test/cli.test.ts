@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -182,7 +182,16 @@ describeEachEngine('seatctl CLI', (engine) => {
       const refused = await cli(['lock', 'Taylor Swift - Eras Tour', 'D1', '--user', 'alice']);
       expect(refused.code).toBe(3);
       expect(refused.stderr).toMatch(/^ {2}D1: alice has held it since .*: the hold cap \(--max-hold\) is reached$/m);
-      const raised = await cli(['lock', 'Taylor Swift - Eras Tour', 'D1', '--user', 'alice', '--max-hold', '1h', '--json']);
+      const raised = await cli([
+        'lock',
+        'Taylor Swift - Eras Tour',
+        'D1',
+        '--user',
+        'alice',
+        '--max-hold',
+        '1h',
+        '--json',
+      ]);
       expect(raised.code).toBe(0);
       expect(jsonLines(raised.stdout)[0]).toMatchObject({ seat: 'D1', renewed: true, capped: false });
       await placeLock(t.db, id, ['D2'], 'alice', 60_000, 28 * 60_000); // held for 28 minutes
@@ -254,7 +263,9 @@ describeEachEngine('seatctl CLI', (engine) => {
       await cli(['seed']);
       const before = await cli(['stats']);
       expect(before.code).toBe(0);
-      expect(before.stdout).toMatch(/^EVENT +SEATS +AVAILABLE +LOCKED +EXPIRED +BOOKED\nTaylor Swift - Eras Tour +100 +73 +3 +19 +5\nlast release: never\n$/);
+      expect(before.stdout).toMatch(
+        /^EVENT +SEATS +AVAILABLE +LOCKED +EXPIRED +BOOKED\nTaylor Swift - Eras Tour +100 +73 +3 +19 +5\nlast release: never\n$/,
+      );
       expect(before.stderr).toBe(
         'warning: 19 expired locks are waiting and no release has ever run (--stale-after 5 min): is release-expired-locks running?\n',
       );
@@ -268,7 +279,17 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(after).toMatchObject({ code: 0, stderr: '' });
       expect(after.stdout).toMatch(/\nlast release: \d+ s ago on \S+, 19 released\n$/);
       const json = jsonLines((await cli(['stats', '--json', '--event', 'Taylor Swift - Eras Tour'])).stdout);
-      expect(json[0]).toEqual(expect.objectContaining({ type: 'event', event: 'Taylor Swift - Eras Tour', seats: 100, available: 92, locked: 3, expired: 0, booked: 5 }));
+      expect(json[0]).toEqual(
+        expect.objectContaining({
+          type: 'event',
+          event: 'Taylor Swift - Eras Tour',
+          seats: 100,
+          available: 92,
+          locked: 3,
+          expired: 0,
+          booked: 5,
+        }),
+      );
       expect(json[1]).toMatchObject({ type: 'summary', stale: false, lastRun: { released: 19 } });
     });
 
@@ -277,10 +298,14 @@ describeEachEngine('seatctl CLI', (engine) => {
       await cli(['release-expired-locks', '--quiet']);
       const id = Number(await demoId());
       await placeLock(t.db, id, ['D1'], 'late', -60_000);
-      await t.db.knex('release_runs').update({ finished_at: t.db.knex.raw(t.db.engine.addMs(t.db.engine.now, '?'), [-10 * 60_000]) });
+      await t.db
+        .knex('release_runs')
+        .update({ finished_at: t.db.knex.raw(t.db.engine.addMs(t.db.engine.now, '?'), [-10 * 60_000]) });
       const stale = await cli(['stats', '--check']);
       expect(stale.code).toBe(6);
-      expect(stale.stderr).toMatch(/^error: 1 expired lock is waiting and no release has run for 10 min \(--stale-after 5 min\)/);
+      expect(stale.stderr).toMatch(
+        /^error: 1 expired lock is waiting and no release has run for 10 min \(--stale-after 5 min\)/,
+      );
       expect((await cli(['stats', '--check', '--stale-after', '1h'])).code).toBe(0);
     });
   });
@@ -409,11 +434,15 @@ describe('progress on a terminal', () => {
   it('draws a bar on stderr when it is a terminal, for big seeds and releases; never otherwise', async () => {
     const file = join(tempDir(), 'progress.db');
     const underTerminal = (args: string[]) =>
-      spawnSync('script', ['-qec', [process.execPath, BIN, '--db', file, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], {
-        encoding: 'utf8',
-        timeout: 60_000,
-        env: { ...process.env, TERM: 'xterm' },
-      });
+      spawnSync(
+        'script',
+        ['-qec', [process.execPath, BIN, '--db', file, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: { ...process.env, TERM: 'xterm' },
+        },
+      );
     const seed = underTerminal(['seed', '--events', '50', '--seats-per-event', '1000', '--expired', '40000']);
     expect(seed.status, seed.stdout).toBe(0);
     expect(seed.stdout).toMatch(/Seeding \[[^\]]*\] \d+%/);
@@ -422,7 +451,17 @@ describe('progress on a terminal', () => {
     expect(release.stdout).toMatch(/Releasing \[[^\]]*\] \d+%/);
     expect(release.stdout).toMatch(/Total locks released: 40000/);
     // The same, to a pipe: no bar, no cursor codes.
-    const piped = await runCli(['--db', file, 'seed', '--events', '50', '--seats-per-event', '1000', '--expired', '40000']);
+    const piped = await runCli([
+      '--db',
+      file,
+      'seed',
+      '--events',
+      '50',
+      '--seats-per-event',
+      '1000',
+      '--expired',
+      '40000',
+    ]);
     expect(piped.stderr).toBe('');
     expect(piped.stdout).not.toMatch(ANSI);
   });
@@ -470,6 +509,11 @@ describe('seatctl CLI without a database', () => {
       "error: unsupported database 'mysql:' (use a file path, sqlite:<path>, file:<path>, or postgres://user:password@host:port/database)\n",
     );
     expect(result.stderr).not.toMatch(/hunter2/);
+  });
+
+  it('--version prints the version of the package', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('is a runnable bin', () => {

@@ -27,12 +27,26 @@ async function makeApp(): Promise<string> {
 /** Runs a shell command as cron does: an empty environment but for a minimal PATH, no terminal, another directory. */
 function likeCron(command: string, extraEnv: string[] = []): SpawnSyncReturns<string> {
   const home = tempDir('seatctl-home-');
-  return spawnSync('env', ['-i', 'PATH=/usr/bin:/bin', `HOME=${home}`, 'LOGNAME=cron', 'SHELL=/bin/sh', ...extraEnv, '/bin/sh', '-c', command], {
-    cwd: home,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 60_000,
-  });
+  return spawnSync(
+    'env',
+    [
+      '-i',
+      'PATH=/usr/bin:/bin',
+      `HOME=${home}`,
+      'LOGNAME=cron',
+      'SHELL=/bin/sh',
+      ...extraEnv,
+      '/bin/sh',
+      '-c',
+      command,
+    ],
+    {
+      cwd: home,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    },
+  );
 }
 
 /** The sections and keys of a systemd unit file. */
@@ -105,7 +119,10 @@ describe('examples/ systemd units', () => {
     const app = await makeApp();
     const [exec] = service.Service!.ExecStart!;
     const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
-    const result = likeCron(`cd ${substitute(service.Service!.WorkingDirectory![0]!, app)} && exec ${substitute(exec!, app)}`, env);
+    const result = likeCron(
+      `cd ${substitute(service.Service!.WorkingDirectory![0]!, app)} && exec ${substitute(exec!, app)}`,
+      env,
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toBe('Total locks released: 19\n');
   });
@@ -117,15 +134,20 @@ describe('examples/ systemd units', () => {
     const [signal] = service.Service!.KillSignal!;
     const stopWithin = Number(service.Service!.TimeoutStopSec![0]) * 1000;
     const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
-    const child = spawn('env', ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${substitute(service.Service!.ExecStart![0]!, app)}`], {
-      cwd: substitute(service.Service!.WorkingDirectory![0]!, app),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'env',
+      ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${substitute(service.Service!.ExecStart![0]!, app)}`],
+      {
+        cwd: substitute(service.Service!.WorkingDirectory![0]!, app),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const deadline = Date.now() + 20_000;
-    while (!stdout.includes('released 19 expired locks') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!stdout.includes('released 19 expired locks') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d released 19 expired locks\n$/);
     const stopping = Date.now();
     child.kill(signal as NodeJS.Signals);

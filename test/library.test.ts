@@ -11,7 +11,10 @@ const CLIENT = fileURLToPath(new URL('./support/library-client.mjs', import.meta
 
 describeEachEngine('the library through its entry point', (engine) => {
   it("imports from 'seatctl' and runs every operation a web server needs", async () => {
-    expect(existsSync(fileURLToPath(new URL('../dist/src/index.d.ts', import.meta.url))), 'type declarations are built').toBe(true);
+    expect(
+      existsSync(fileURLToPath(new URL('../dist/src/index.d.ts', import.meta.url))),
+      'type declarations are built',
+    ).toBe(true);
     const url = await engine.newDatabaseUrl();
     const run = spawnSync(process.execPath, [CLIENT, url], { env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
     expect(run.status, run.stderr).toBe(0);

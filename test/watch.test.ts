@@ -21,7 +21,8 @@ function startWatcher(args: string[]) {
   const until = async (condition: () => boolean, what: string, timeoutMs = 20_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`watcher: timed out waiting for ${what}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`watcher: timed out waiting for ${what}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -37,7 +38,10 @@ function startWatcher(args: string[]) {
   return { child, output, until, stop };
 }
 
-const released = (stdout: string) => jsonLines(stdout).filter((r) => r.type === 'released').map((r) => r.seat);
+const released = (stdout: string) =>
+  jsonLines(stdout)
+    .filter((r) => r.type === 'released')
+    .map((r) => r.seat);
 
 describeEachEngine('release-expired-locks --watch', (engine) => {
   const t = useDatabase(engine);
@@ -87,12 +91,28 @@ describe.skipIf(sqlite.skipReason !== null)('release-expired-locks --watch [sqli
       `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))}); const db = new D(${JSON.stringify(t.url)}); db.exec('BEGIN IMMEDIATE'); console.log('holding'); setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 2500);`,
     ]);
     await new Promise((resolve) => holder.stdout.once('data', resolve));
-    const watcher = startWatcher(['--db', t.url, '--busy-timeout', '200ms', 'release-expired-locks', '--watch', '--interval', '300ms', '--json']);
+    const watcher = startWatcher([
+      '--db',
+      t.url,
+      '--busy-timeout',
+      '200ms',
+      'release-expired-locks',
+      '--watch',
+      '--interval',
+      '300ms',
+      '--json',
+    ]);
     await watcher.until(() => watcher.output.stderr.split('\n').filter(Boolean).length >= 2, 'two error lines');
     for (const line of watcher.output.stderr.trimEnd().split('\n')) {
-      expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d error: the database .* is busy: .* \(attempt \d+; retrying in \d+ s\)$/);
+      expect(line).toMatch(
+        /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d error: the database .* is busy: .* \(attempt \d+; retrying in \d+ s\)$/,
+      );
     }
-    await watcher.until(() => released(watcher.output.stdout).includes('A1'), 'the release once the lock is gone', 15_000);
+    await watcher.until(
+      () => released(watcher.output.stdout).includes('A1'),
+      'the release once the lock is gone',
+      15_000,
+    );
     expect((await watcher.stop()).code).toBe(0);
   });
 });
@@ -118,12 +138,26 @@ describe.skipIf(postgres.skipReason !== null)('release-expired-locks --watch [po
     await migrate(db);
     const id = await createEvent(db, 'Restart', seatNumbers(5));
     await placeLock(db, id, ['A1'], 'x', -1000);
-    const watcher = startWatcher(['--db', url, '--connect-timeout', '1s', 'release-expired-locks', '--watch', '--interval', '300ms', '--json']);
+    const watcher = startWatcher([
+      '--db',
+      url,
+      '--connect-timeout',
+      '1s',
+      'release-expired-locks',
+      '--watch',
+      '--interval',
+      '300ms',
+      '--json',
+    ]);
     await watcher.until(() => released(watcher.output.stdout).includes('A1'), 'the first release');
 
     await db.close();
     server.pause();
-    await watcher.until(() => /cannot connect to PostgreSQL at 127\.0\.0\.1:\d+/.test(watcher.output.stderr), 'an error line', 20_000);
+    await watcher.until(
+      () => /cannot connect to PostgreSQL at 127\.0\.0\.1:\d+/.test(watcher.output.stderr),
+      'an error line',
+      20_000,
+    );
     expect(watcher.child.exitCode).toBeNull();
     server.resume();
 

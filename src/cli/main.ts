@@ -1,3 +1,4 @@
+import { Chalk } from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, SeatctlError } from '../errors.js';
 import { registerBook } from './commands/book.js';
@@ -15,7 +16,7 @@ import { durationArg } from './parse.js';
 
 export const VERSION = '0.1.0';
 
-const EXIT_CODE_HELP = `
+const EXIT_CODES_HELP = `
 Exit codes:
   0    success (also when there was nothing to release)
   1    unexpected failure
@@ -24,8 +25,9 @@ Exit codes:
   4    database unavailable (can't open or connect, busy past the timeout): try again later
   5    database not set up, or set up by a newer seatctl: run seatctl migrate
   6    stats --check: expired locks are waiting and no release ran recently
-  130  interrupted (Ctrl-C); 143 on SIGTERM
+  130  interrupted (Ctrl-C); 143 on SIGTERM`;
 
+const DATABASE_HELP = `
 Database: --db, else $DATABASE_URL, else ./seatctl.db. Accepted: a file path,
 sqlite:<path>, file:<path>, postgres://user:password@host:5432/database.`;
 
@@ -60,7 +62,8 @@ Examples:
   $ seatctl list-locked --expired
   $ seatctl lock "Taylor Swift - Eras Tour" A1 A2 --user alice --ttl 10m
   $ DATABASE_URL=postgres://seatctl:secret@db:5432/tickets seatctl release-expired-locks --quiet
-${EXIT_CODE_HELP}`,
+${EXIT_CODES_HELP}
+${DATABASE_HELP}`,
     );
 
   // Set before the commands are added: they copy their parent's output settings.
@@ -86,7 +89,7 @@ ${EXIT_CODE_HELP}`,
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();
-    command.addHelpText('after', EXIT_CODE_HELP.split('\n\nDatabase:')[0]!);
+    command.addHelpText('after', EXIT_CODES_HELP);
   }
   return program;
 }
@@ -108,17 +111,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     const verbose = Boolean(program.opts().verbose) || argv.includes('--verbose');
-    return reportError(error, verbose);
+    return reportError(error, verbose, !argv.includes('--no-color'));
   }
 }
 
-function reportError(error: unknown, verbose: boolean): number {
+/** The one place that turns an error into a line on stderr and an exit code. */
+function reportError(error: unknown, verbose: boolean, color: boolean): number {
   if (error instanceof CommanderError) {
     // Help and --version "fail" with code 0; the message is already written.
     return error.exitCode === 0 ? 0 : EXIT_CODES.usage;
   }
-  const label =
-    colorLevel('stderr', !process.argv.includes('--no-color')) > 0 ? '\u001b[31merror:\u001b[39m' : 'error:';
+  const label = new Chalk({ level: colorLevel('stderr', color) }).red('error:');
   if (error instanceof SeatctlError) {
     process.stderr.write(`${label} ${safe(redact(error.message))}\n`);
     if (verbose && error.cause instanceof Error)

@@ -1,15 +1,6 @@
-import { guard, type SeatDatabase } from '../db/open.js';
-import { ensureSchema } from '../db/schema.js';
-import { SeatConflictError, type SeatConflict } from '../errors.js';
-import {
-  checkSeatList,
-  claimSeats,
-  sqlList,
-  resolveEvent,
-  seatStates,
-  type EventRef,
-  type SeatState,
-} from './events.js';
+import type { SeatDatabase } from '../db/open.js';
+import type { SeatConflict } from '../errors.js';
+import { checkSeatList, sqlList, writeAllOrNothing, type EventRef, type SeatState } from './events.js';
 import { checkUser } from './limits.js';
 
 export interface BookOptions {
@@ -36,15 +27,13 @@ export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise
   checkUser(options.user);
   checkSeatList(options.seats);
   const { engine } = db;
-  const seats = [...options.seats];
   const user = options.user;
-
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const event = await resolveEvent(db, options.event);
-    return engine.writeTransaction(db.knex, async (trx) => {
-      await claimSeats(db, trx, event, seats);
-      const booked = engine.rows<{ seat_number: string; booked_at: unknown }>(
+  const { event, rows } = await writeAllOrNothing(db, {
+    action: 'book',
+    event: options.event,
+    seats: options.seats,
+    write: async (trx, event) =>
+      engine.rows<{ seat_number: string; booked_at: unknown }>(
         await trx.raw(
           `UPDATE seats SET
              status = 'booked', booked_by = locked_by, booked_at = ${engine.now},
@@ -52,28 +41,16 @@ export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise
            WHERE event_id = :eventId AND seat_number IN (:seats)
              AND status = 'locked' AND locked_by = :user AND locked_until > ${engine.now}
            RETURNING seat_number, booked_at`,
-          { eventId: event.id, seats: sqlList(trx, seats), user },
+          { eventId: event.id, seats: sqlList(trx, options.seats), user },
         ),
-      );
-      if (booked.length < seats.length) {
-        const done = new Set(booked.map((row) => row.seat_number));
-        const refused = (await seatStates(db, trx, event, seats)).filter((state) => !done.has(state.seat));
-        throw new SeatConflictError(
-          'book',
-          event.name,
-          refused.map((state) => bookingConflict(state, user)),
-        );
-      }
-      const order = new Map(seats.map((seat, index) => [seat, index]));
-      return {
-        event,
-        user,
-        seats: booked
-          .map((row) => ({ seat: row.seat_number, bookedAt: engine.readInstant(row.booked_at) }))
-          .sort((a, b) => order.get(a.seat)! - order.get(b.seat)!),
-      };
-    });
+      ),
+    refusal: (state) => bookingConflict(state, user),
   });
+  return {
+    event,
+    user,
+    seats: rows.map((row) => ({ seat: row.seat_number, bookedAt: engine.readInstant(row.booked_at) })),
+  };
 }
 
 function bookingConflict(state: SeatState, user: string): SeatConflict {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import type { SeatDatabase } from '../db/open.js';
-import { quoteName, usageError } from '../errors.js';
+import { guard, type SeatDatabase } from '../db/open.js';
+import { ensureSchema } from '../db/schema.js';
+import { quoteName, SeatConflictError, usageError, type SeatConflict } from '../errors.js';
 
 export interface EventRef {
   id: number;
@@ -40,7 +41,7 @@ export function checkSeatList(seats: readonly string[]): void {
  * order so concurrent writers never deadlock, where the engine has them) and
  * throws a usage error naming every seat the event does not have.
  */
-export async function claimSeats(
+async function claimSeats(
   db: SeatDatabase,
   trx: Knex.Transaction,
   event: EventRef,
@@ -59,7 +60,7 @@ export async function claimSeats(
 }
 
 /** Reads the current state of some seats of an event, for explaining a refusal. */
-export async function seatStates(
+async function seatStates(
   db: SeatDatabase,
   trx: Knex.Transaction,
   event: EventRef,
@@ -114,4 +115,43 @@ export async function databaseNow(db: SeatDatabase, trx: Knex | Knex.Transaction
 /** A list of values for `IN (:name)` in a raw query with named bindings (Knex doesn't expand arrays there). */
 export function sqlList(knex: Knex | Knex.Transaction, values: readonly string[]): Knex.Raw {
   return knex.raw(values.map(() => '?').join(', '), [...values]);
+}
+
+export interface SeatWrite<Row extends { seat_number: string }> {
+  /** What the request does, for the refusal message: "lock", "book", "unlock". */
+  action: 'lock' | 'book' | 'unlock';
+  event: string;
+  seats: readonly string[];
+  /** The conditional write; returns one row per seat it changed. */
+  write(trx: Knex.Transaction, event: EventRef): Promise<Row[]>;
+  /** Why a seat the write did not change was refused. */
+  refusal(state: SeatState): SeatConflict;
+}
+
+/**
+ * The shape every seat command shares: resolve the event, take the seats' rows
+ * in a write transaction, run one conditional write, and unless it changed
+ * every seat asked for, explain each refused one and roll everything back.
+ * Returns the changed rows in the order the seats were asked for.
+ */
+export async function writeAllOrNothing<Row extends { seat_number: string }>(
+  db: SeatDatabase,
+  request: SeatWrite<Row>,
+): Promise<{ event: EventRef; rows: Row[] }> {
+  const seats = [...request.seats];
+  return guard(db, async () => {
+    await ensureSchema(db);
+    const event = await resolveEvent(db, request.event);
+    return db.engine.writeTransaction(db.knex, async (trx) => {
+      await claimSeats(db, trx, event, seats);
+      const rows = await request.write(trx, event);
+      if (rows.length < seats.length) {
+        const done = new Set(rows.map((row) => row.seat_number));
+        const refused = (await seatStates(db, trx, event, seats)).filter((state) => !done.has(state.seat));
+        throw new SeatConflictError(request.action, event.name, refused.map(request.refusal));
+      }
+      const order = new Map(seats.map((seat, index) => [seat, index]));
+      return { event, rows: rows.sort((a, b) => order.get(a.seat_number)! - order.get(b.seat_number)!) };
+    });
+  });
 }

@@ -1,7 +1,6 @@
-import { guard, type SeatDatabase } from '../db/open.js';
-import { ensureSchema } from '../db/schema.js';
-import { SeatConflictError, usageError, type SeatConflict } from '../errors.js';
-import { checkSeatList, claimSeats, sqlList, databaseNow, resolveEvent, seatStates, type EventRef } from './events.js';
+import type { SeatDatabase } from '../db/open.js';
+import { usageError } from '../errors.js';
+import { checkSeatList, databaseNow, sqlList, writeAllOrNothing, type EventRef } from './events.js';
 import { checkUser, MINUTE, HOUR, SECOND } from './limits.js';
 
 export const DEFAULT_TTL_MS = 5 * MINUTE;
@@ -61,20 +60,19 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
     throw usageError('the hold cap must be between 1 second and 7 days');
   }
   const { engine } = db;
-  const seats = [...options.seats];
   const user = options.user;
-
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const event = await resolveEvent(db, options.event);
-    return engine.writeTransaction(db.knex, async (trx) => {
-      await claimSeats(db, trx, event, seats);
-      // One instant for every statement below, read after the rows are ours.
-      const now = await databaseNow(db, trx);
+  let now = new Date(0);
+  const { event, rows } = await writeAllOrNothing(db, {
+    action: 'lock',
+    event: options.event,
+    seats: options.seats,
+    async write(trx, event) {
+      // One instant for both statements, read once the rows are ours.
+      now = await databaseNow(db, trx);
       const bindings = {
         now: engine.bindInstant(now),
         eventId: event.id,
-        seats: sqlList(trx, seats),
+        seats: sqlList(trx, options.seats),
         user,
         ttl: ttlMs,
         maxHold: maxHoldMs,
@@ -92,12 +90,7 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
       );
 
       const holding = `status = 'locked' AND locked_by = :user AND locked_until > ${NOW}`;
-      const locked = engine.rows<{
-        seat_number: string;
-        locked_until: unknown;
-        locked_at: unknown;
-        lock_token: number;
-      }>(
+      return engine.rows<{ seat_number: string; locked_until: unknown; locked_at: unknown; lock_token: number }>(
         await trx.raw(
           `UPDATE seats SET
              locked_until = CASE WHEN ${holding}
@@ -115,43 +108,30 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
           bindings,
         ),
       );
-
-      if (locked.length < seats.length) {
-        const done = new Set(locked.map((row) => row.seat_number));
-        const refused = (await seatStates(db, trx, event, seats)).filter((state) => !done.has(state.seat));
-        throw new SeatConflictError(
-          'lock',
-          event.name,
-          refused.map((state): SeatConflict => ({
-            seat: state.seat,
-            reason: state.status === 'booked' ? 'booked' : state.lockedBy === user ? 'hold-cap' : 'held',
-            lockedBy: state.lockedBy,
-            lockedUntil: state.lockedUntil,
-            lockedAt: state.lockedAt,
-          })),
-        );
-      }
-
-      const order = new Map(seats.map((seat, index) => [seat, index]));
-      return {
-        event,
-        user,
-        now,
-        seats: locked
-          .map((row): LockedSeat => {
-            const lockedUntil = engine.readInstant(row.locked_until);
-            const lockedAt = engine.readInstant(row.locked_at);
-            return {
-              seat: row.seat_number,
-              lockedUntil,
-              lockedAt,
-              lockToken: Number(row.lock_token),
-              renewed: lockedAt.getTime() < now.getTime(),
-              capped: lockedUntil.getTime() < now.getTime() + ttlMs,
-            };
-          })
-          .sort((a, b) => order.get(a.seat)! - order.get(b.seat)!),
-      };
-    });
+    },
+    refusal: (state) => ({
+      seat: state.seat,
+      reason: state.status === 'booked' ? 'booked' : state.lockedBy === user ? 'hold-cap' : 'held',
+      lockedBy: state.lockedBy,
+      lockedUntil: state.lockedUntil,
+      lockedAt: state.lockedAt,
+    }),
   });
+  return {
+    event,
+    user,
+    now,
+    seats: rows.map((row): LockedSeat => {
+      const lockedUntil = engine.readInstant(row.locked_until);
+      const lockedAt = engine.readInstant(row.locked_at);
+      return {
+        seat: row.seat_number,
+        lockedUntil,
+        lockedAt,
+        lockToken: Number(row.lock_token),
+        renewed: lockedAt.getTime() < now.getTime(),
+        capped: lockedUntil.getTime() < now.getTime() + ttlMs,
+      };
+    }),
+  };
 }

@@ -189,7 +189,10 @@ async function recordRun(db: SeatDatabase, released: number): Promise<void> {
 }
 
 /** How many locks a release would take now (for progress bars): counted on the index of locked seats. */
-export async function countExpiredLocks(db: SeatDatabase, options: Pick<ReleaseOptions, 'event' | 'graceMs'> = {}): Promise<number> {
+export async function countExpiredLocks(
+  db: SeatDatabase,
+  options: Pick<ReleaseOptions, 'event' | 'graceMs'> = {},
+): Promise<number> {
   const { knex, engine } = db;
   return guard(db, async () => {
     await ensureSchema(db);

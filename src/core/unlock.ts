@@ -1,7 +1,5 @@
-import { guard, type SeatDatabase } from '../db/open.js';
-import { ensureSchema } from '../db/schema.js';
-import { SeatConflictError, type SeatConflict } from '../errors.js';
-import { checkSeatList, claimSeats, sqlList, resolveEvent, seatStates, type EventRef } from './events.js';
+import type { SeatDatabase } from '../db/open.js';
+import { checkSeatList, sqlList, writeAllOrNothing, type EventRef } from './events.js';
 import { checkUser } from './limits.js';
 
 export interface UnlockOptions {
@@ -34,16 +32,14 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
   if (options.user !== undefined) checkUser(options.user);
   checkSeatList(options.seats);
   const { engine } = db;
-  const seats = [...options.seats];
-  const user = options.user;
-  const byUser = user === undefined ? '' : ' AND locked_by = :user';
-
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const event = await resolveEvent(db, options.event);
-    return engine.writeTransaction(db.knex, async (trx) => {
-      await claimSeats(db, trx, event, seats);
-      const bindings = { eventId: event.id, seats: sqlList(trx, seats), user: user ?? null };
+  const byUser = options.user === undefined ? '' : ' AND locked_by = :user';
+  const { event, rows } = await writeAllOrNothing(db, {
+    action: 'unlock',
+    event: options.event,
+    seats: options.seats,
+    async write(trx, event) {
+      const bindings = { eventId: event.id, seats: sqlList(trx, options.seats), user: options.user ?? null };
+      // The history first, from the seats as they are; then the seats, under the same row locks.
       const logged = engine.rows<{
         seat_number: string;
         locked_by: string;
@@ -60,37 +56,27 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
           bindings,
         ),
       );
-      if (logged.length < seats.length) {
-        const done = new Set(logged.map((row) => row.seat_number));
-        const refused = (await seatStates(db, trx, event, seats)).filter((state) => !done.has(state.seat));
-        throw new SeatConflictError(
-          'unlock',
-          event.name,
-          refused.map((state): SeatConflict => ({
-            seat: state.seat,
-            reason: state.status === 'booked' ? 'booked' : state.status === 'locked' ? 'held' : 'not-locked',
-            lockedBy: state.lockedBy,
-            lockedUntil: state.lockedUntil,
-          })),
-        );
-      }
       await trx.raw(
         `UPDATE seats SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
          WHERE event_id = :eventId AND seat_number IN (:seats) AND status = 'locked'${byUser}`,
         bindings,
       );
-      const order = new Map(seats.map((seat, index) => [seat, index]));
-      return {
-        event,
-        seats: logged
-          .map((row): UnlockedSeat => ({
-            seat: row.seat_number,
-            lockedBy: row.locked_by,
-            lockedUntil: engine.readInstant(row.locked_until),
-            releasedAt: engine.readInstant(row.released_at),
-          }))
-          .sort((a, b) => order.get(a.seat)! - order.get(b.seat)!),
-      };
-    });
+      return logged;
+    },
+    refusal: (state) => ({
+      seat: state.seat,
+      reason: state.status === 'booked' ? 'booked' : state.status === 'locked' ? 'held' : 'not-locked',
+      lockedBy: state.lockedBy,
+      lockedUntil: state.lockedUntil,
+    }),
   });
+  return {
+    event,
+    seats: rows.map((row): UnlockedSeat => ({
+      seat: row.seat_number,
+      lockedBy: row.locked_by,
+      lockedUntil: engine.readInstant(row.locked_until),
+      releasedAt: engine.readInstant(row.released_at),
+    })),
+  };
 }

@@ -86,7 +86,10 @@ async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
 /** Frees the migration lock a crashed `migrate` left behind. */
 export function forceUnlockMigrations(db: SeatDatabase): Promise<void> {
   return guard(db, async () => {
-    await db.knex.migrate.forceFreeMigrationsLock({ migrationSource: migrationSource(db.engine), tableName: MIGRATIONS_TABLE });
+    await db.knex.migrate.forceFreeMigrationsLock({
+      migrationSource: migrationSource(db.engine),
+      tableName: MIGRATIONS_TABLE,
+    });
   });
 }
 

@@ -196,7 +196,18 @@ function releaseBatch(
     const pick = statement(conn, RELEASE_PICK(eventId !== undefined)).raw(true);
     const logged = pick.all(
       ...(eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize]),
-    ) as Array<[id: number, eventId: number, seatId: number, seat: string, lockedBy: string, lockedUntil: number, lockToken: number, releasedAt: number]>;
+    ) as Array<
+      [
+        id: number,
+        eventId: number,
+        seatId: number,
+        seat: string,
+        lockedBy: string,
+        lockedUntil: number,
+        lockToken: number,
+        releasedAt: number,
+      ]
+    >;
     if (logged.length === 0) return [];
     let first = logged[0]![0];
     let last = first;

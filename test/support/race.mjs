@@ -11,7 +11,8 @@ try {
   if (mode === 'release') {
     while (Date.now() < stopAt) {
       const report = await releaseExpiredLocks(db, { batchSize: 1 });
-      for (const r of report.released) out({ type: 'released', seat: r.seat, lockToken: r.lockToken, releasedAt: r.releasedAt });
+      for (const r of report.released)
+        out({ type: 'released', seat: r.seat, lockToken: r.lockToken, releasedAt: r.releasedAt });
       // Runs every couple of milliseconds: often enough to meet every expiry, without starving the booker of CPU.
       await new Promise((resolve) => setTimeout(resolve, 2));
     }

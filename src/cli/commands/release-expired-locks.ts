@@ -88,8 +88,15 @@ Examples:
 async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseCommandOptions): Promise<ReleaseSummary> {
   const dryRun = options.dryRun ?? false;
   const scope = { event: options.event, graceMs: options.grace };
-  const progress = process.stderr.isTTY ? await progressBar('Releasing', await countExpiredLocks(db, scope)) : undefined;
-  const batches = releaseExpiredLocksInBatches(db, { ...scope, batchSize: options.batchSize, dryRun, signal: stopSignal });
+  const progress = process.stderr.isTTY
+    ? await progressBar('Releasing', await countExpiredLocks(db, scope))
+    : undefined;
+  const batches = releaseExpiredLocksInBatches(db, {
+    ...scope,
+    batchSize: options.batchSize,
+    dryRun,
+    signal: stopSignal,
+  });
   let total = 0;
   let sinceCollection = 0;
   try {
