@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { BIN, jsonLines, runCli } from './support/cli.js';
+import { BIN, cleanEnv, jsonLines, runCli } from './support/cli.js';
 import { describeEachEngine, tempDir, useDatabase } from './support/engines.js';
 import { createEvent, dumpDatabase, placeLock } from './support/fixtures.js';
 import { spawnSync } from 'node:child_process';
@@ -352,6 +352,19 @@ describe('seatctl CLI [sqlite only]', () => {
     expect(existsSync(join(dir, 'seatctl.db'))).toBe(true);
     const release = await runCli(['release-expired-locks', '--quiet'], { cwd: dir });
     expect(release).toMatchObject({ code: 0, stdout: 'Total locks released: 19\n', stderr: '' });
+  });
+
+  it('a reader that goes away (| head) ends the printing, not the release', async () => {
+    const file = join(tempDir(), 'head.db');
+    await runCli(['--db', file, 'seed', '--events', '5', '--seats-per-event', '1000', '--expired', '5000']);
+    const result = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --db "${file}" release-expired-locks --json | head -1`], {
+      encoding: 'utf8',
+      env: cleanEnv(),
+    });
+    expect(result.stdout.split('\n')[0]).toMatch(/^\{"type":"released"/);
+    expect(result.stderr).toBe('');
+    const after = await runCli(['--db', file, 'stats', '--json']);
+    expect(jsonLines(after.stdout).at(-1)).toMatchObject({ expired: 0, lastRun: { released: 5000 } });
   });
 
   it('accepts sqlite:<path>, file:<path> and plain paths for the same file', async () => {

@@ -44,10 +44,18 @@ export class Output {
     this.errStyle = new Chalk({ level: colorLevel('stderr', options.color) });
   }
 
-  /** Writes text to stdout as is; waits when the reader is slower than we are. */
+  /**
+   * Writes text to stdout as is; waits when the reader is slower than we are.
+   * A reader that went away (`| head`) ends the printing, not the work.
+   */
   async write(text: string): Promise<void> {
     if (text === '' || stdoutClosed) return;
-    if (!process.stdout.write(text)) await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
+    try {
+      if (!process.stdout.write(text)) await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+      stdoutClosed = true;
+    }
   }
 
   line(text: string): Promise<void> {
