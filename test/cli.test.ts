@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { migrate, openDatabase } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, jsonLines, runCli } from './support/cli.js';
 import { describeEachEngine, tempDir, useDatabase } from './support/engines.js';
@@ -377,6 +378,37 @@ describe('seatctl CLI [sqlite only]', () => {
     expect(
       jsonLines((await runCli(['--db', 'venue.db', 'list-locked', '--json'], { cwd: dir })).stdout).at(-1),
     ).toMatchObject({ total: 22 });
+  });
+
+  it('a database migrated by the library from source is up to date for the built CLI, and the reverse', async () => {
+    const file = join(tempDir(), 'both.db');
+    const db = await openDatabase({ url: file, create: true });
+    expect((await migrate(db)).applied).toEqual(['001_initial_schema']);
+    await db.close();
+    expect(await runCli(['--db', file, 'migrate'])).toMatchObject({ code: 0, stdout: 'Database is up to date\n' });
+    const other = join(tempDir(), 'other.db');
+    expect((await runCli(['--db', other, 'migrate'])).code).toBe(0);
+    const again = await openDatabase({ url: other });
+    expect((await migrate(again)).applied).toEqual([]);
+    await again.close();
+  });
+
+  it('keeps SQLite in WAL mode with foreign keys on', async () => {
+    const file = join(tempDir(), 'pragmas.db');
+    await runCli(['--db', file, 'seed']);
+    const raw = new Database(file, { readonly: true });
+    try {
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      raw.close();
+    }
+    const db = await openDatabase({ url: file });
+    try {
+      expect(await db.knex.raw('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
+      expect(await db.knex.raw('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+    } finally {
+      await db.close();
+    }
   });
 
   it('does not create a database file for a command that needs an existing one', async () => {
