@@ -10,7 +10,7 @@ import { registerReleaseExpiredLocks } from './commands/release-expired-locks.js
 import { registerSeed } from './commands/seed.js';
 import { registerStats } from './commands/stats.js';
 import { registerUnlock } from './commands/unlock.js';
-import { installSignalHandlers, receivedSignal, signalExitCode } from './interrupt.js';
+import { receivedSignal, requestStop, signalExitCode } from './interrupt.js';
 import { colorLevel, redact, safe, watchStdout } from './output.js';
 import { durationArg } from './parse.js';
 
@@ -137,9 +137,26 @@ function reportError(error: unknown, verbose: boolean, color: boolean): number {
   return EXIT_CODES.failure;
 }
 
+/** How long a command may take to reach a safe point after Ctrl-C or SIGTERM. */
+const FORCE_STOP_AFTER_MS = 3000;
+
+/**
+ * The first Ctrl-C or SIGTERM asks the command to stop (see interrupt.ts); a
+ * command that doesn't stop within a few seconds, or a second signal, ends the
+ * process at once. Either way the database rolls back what was not committed.
+ */
+function handleSignals(): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!requestStop(signal)) process.exit(signalExitCode(signal));
+    setTimeout(() => process.exit(signalExitCode(signal)), FORCE_STOP_AFTER_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 /** The bin's entry point: signals, a closed stdout, and the exit code. */
 export async function run(argv: readonly string[] = process.argv): Promise<void> {
   watchStdout();
-  installSignalHandlers();
+  handleSignals();
   process.exitCode = await main(argv);
 }

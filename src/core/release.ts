@@ -13,7 +13,7 @@ export const MAX_BATCH_SIZE = 100_000;
 export interface ReleaseOptions {
   /** Only this event's locks (name or id). */
   event?: string;
-  /** Locks released per transaction. Default 2000. */
+  /** Locks released per transaction. Default 1000. */
   batchSize?: number;
   /** Report what would be released; change nothing. */
   dryRun?: boolean;
