@@ -40,7 +40,7 @@ describeEachEngine('concurrency', (engine) => {
     Number((await t.db.knex(table).where(where).count({ n: '*' }).first())!.n);
 
   it('two releasers started at the same moment report disjoint seats whose union is every expired lock', async () => {
-    await seedSynthetic(t.db, { events: 10, seatsPerEvent: 2000, expired: 20_000 });
+    await seedSynthetic(t.db, { events: 20, seatsPerEvent: 2000, expired: 40_000 });
     const runs = [0, 1].map(() => startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '100']));
     const results = await Promise.all(runs.map((run) => run.done));
     const reports = results.map((result) => {
@@ -55,12 +55,12 @@ describeEachEngine('concurrency', (engine) => {
     expect(new Set(b).size).toBe(b.length);
     const inB = new Set(b);
     expect(a.filter((seat) => inB.has(seat))).toEqual([]);
-    expect(a.length + b.length).toBe(20_000);
+    expect(a.length + b.length).toBe(40_000);
     expect(a.length, 'both releasers did part of the work').toBeGreaterThan(0);
     expect(b.length, 'both releasers did part of the work').toBeGreaterThan(0);
     const totals = reports.map((records) => records.at(-1)!.total as number);
-    expect(totals[0]! + totals[1]!).toBe(20_000);
-    expect(await count('release_history', { reason: 'expired' })).toBe(20_000);
+    expect(totals[0]! + totals[1]!).toBe(40_000);
+    expect(await count('release_history', { reason: 'expired' })).toBe(40_000);
     expect(await count('seats', { status: 'locked' })).toBe(0);
   });
 
