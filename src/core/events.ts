@@ -20,9 +20,9 @@ export async function resolveEvent(db: SeatDatabase, ref: string): Promise<Event
   throw usageError(`unknown event ${quoteName(ref)}`);
 }
 
-/** Rejects a seat list that is empty, names an empty seat, or names a seat twice. */
 export const MAX_SEATS_PER_COMMAND = 10_000;
 
+/** Rejects a seat list that is empty, too long, names an empty seat, or names a seat twice. */
 export function checkSeatList(seats: readonly string[]): void {
   if (seats.length === 0) throw usageError('no seats given');
   if (seats.length > MAX_SEATS_PER_COMMAND) {
