@@ -62,12 +62,13 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
   const { engine } = db;
   const user = options.user;
   let now = new Date(0);
+  let renewing = new Set<string>();
   const { event, rows } = await writeAllOrNothing(db, {
     action: 'lock',
     event: options.event,
     seats: options.seats,
     async write(trx, event) {
-      // One instant for both statements, read once the rows are ours.
+      // One instant for every statement below, read once the rows are ours.
       now = await databaseNow(db, trx);
       const bindings = {
         now: engine.bindInstant(now),
@@ -78,6 +79,16 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
         maxHold: maxHoldMs,
       };
       const NOW = engine.castInstant(':now');
+
+      // Which of the seats this holder already holds (for the report: the UPDATE decides).
+      renewing = new Set<string>(
+        await trx('seats')
+          .where('event_id', event.id)
+          .whereIn('seat_number', [...options.seats])
+          .where({ status: 'locked', locked_by: user })
+          .whereRaw(`locked_until > ${engine.castInstant('?')}`, [bindings.now])
+          .pluck('seat_number'),
+      );
 
       // An expired lock taken over here was never released: its history row says so.
       await trx.raw(
@@ -129,7 +140,7 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
         lockedUntil,
         lockedAt,
         lockToken: Number(row.lock_token),
-        renewed: lockedAt.getTime() < now.getTime(),
+        renewed: renewing.has(row.seat_number),
         capped: lockedUntil.getTime() < now.getTime() + ttlMs,
       };
     }),
