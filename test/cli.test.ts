@@ -368,6 +368,17 @@ describe('seatctl CLI [sqlite only]', () => {
     expect(jsonLines(after.stdout).at(-1)).toMatchObject({ expired: 0, lastRun: { released: 5000 } });
   });
 
+  it('prints a history of 150,000 rows as a table', async () => {
+    const file = join(tempDir(), 'long-history.db');
+    await runCli(['--db', file, 'seed', '--events', '15', '--seats-per-event', '10000', '--expired', '150000']);
+    await runCli(['--db', file, 'release-expired-locks', '--quiet']);
+    const result = await runCli(['--db', file, 'history', '--limit', '150000']);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(150_001);
+    expect(lines[0]).toMatch(/^RELEASED AT +EVENT +SEAT +LOCKED BY +LOCKED UNTIL +REASON$/);
+  });
+
   it('accepts sqlite:<path>, file:<path> and plain paths for the same file', async () => {
     const dir = tempDir();
     const file = join(dir, 'venue.db');

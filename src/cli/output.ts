@@ -51,7 +51,8 @@ export class Output {
   async write(text: string): Promise<void> {
     if (text === '' || stdoutClosed) return;
     try {
-      if (!process.stdout.write(text)) await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
+      if (!process.stdout.write(text))
+        await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
       stdoutClosed = true;
@@ -167,4 +168,32 @@ export function isoTime(date: Date): string {
   const seconds = Math.floor(rest / 1000);
   const millis = rest % 1000;
   return `${prefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
+
+/** Columns as wide as their widest cell (capped at 60), two spaces apart. */
+export class Table {
+  private readonly widths: number[];
+
+  /** `rows` size the columns; rows printed later keep the same widths. `right` marks numeric columns. */
+  constructor(
+    readonly header: string[],
+    rows: string[][],
+    private readonly right: boolean[] = [],
+  ) {
+    this.widths = header.map((title, i) =>
+      Math.min(60, rows.reduce((width, cells) => Math.max(width, cells[i]!.length), title.length)),
+    );
+  }
+
+  format(cells: string[]): string {
+    return cells
+      .map((cell, i) => (this.right[i] ? cell.padStart(this.widths[i]!) : cell.padEnd(this.widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  }
+
+  /** The bold header and every row, one per line. */
+  render(bold: (text: string) => string, rows: string[][]): string {
+    return [bold(this.format(this.header)), ...rows.map((cells) => this.format(cells))].join('\n') + '\n';
+  }
 }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { history } from '../../core/history.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, safe } from '../output.js';
+import { jsonLine, safe, Table } from '../output.js';
 import { countArg, sinceArg } from '../parse.js';
 
 interface HistoryCommandOptions {
@@ -84,14 +84,6 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
         e.reason,
       ]);
       const header = ['RELEASED AT', 'EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', 'REASON'];
-      const widths = header.map((title, i) =>
-        Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
-      );
-      const line = (cells: string[]) =>
-        cells
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd();
-      await out.write([out.style.bold(line(header)), ...rows.map(line)].join('\n') + '\n');
+      await out.write(new Table(header, rows).render(out.style.bold, rows));
     });
 }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { listLockedPages, type LockedSeatRow } from '../../core/list.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, plural, safe, type Output } from '../output.js';
+import { jsonLine, type Output, plural, safe, Table } from '../output.js';
 
 interface ListLockedCommandOptions {
   event?: string;
@@ -94,26 +94,5 @@ async function printCount(out: Output, counts: { expired: number; active: number
     await out.line('No locked seats');
   } else {
     await out.line(`${plural(total, 'locked seat')}: ${counts.expired} expired, ${counts.active} active`);
-  }
-}
-
-/** Columns as wide as the first page needs; later pages keep the same widths. */
-class Table {
-  private readonly widths: number[];
-
-  constructor(
-    readonly header: string[],
-    rows: string[][],
-  ) {
-    this.widths = header.map((title, i) =>
-      Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
-    );
-  }
-
-  format(cells: string[]): string {
-    return cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(this.widths[i]!)))
-      .join('  ')
-      .trimEnd();
   }
 }

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_STALE_AFTER_MS, stats, type StatsReport } from '../../core/stats.js';
 import { SeatctlError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, plural, safe, type Output } from '../output.js';
+import { jsonLine, type Output, plural, safe, Table } from '../output.js';
 import { durationArg } from '../parse.js';
 
 interface StatsCommandOptions {
@@ -65,12 +65,7 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
       safe(e.event),
       ...[e.seats, e.available, e.locked, e.expired, e.booked].map(String),
     ]);
-    const widths = header.map((title, i) =>
-      Math.min(60, Math.max(title.length, ...rows.map((cells) => cells[i]!.length))),
-    );
-    const line = (cells: string[]) =>
-      cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-    await out.write([out.style.bold(line(header)), ...rows.map(line)].join('\n') + '\n');
+    await out.write(new Table(header, rows, [false, true, true, true, true, true]).render(out.style.bold, rows));
   }
   const run = report.lastRun;
   await out.line(
