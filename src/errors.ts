@@ -45,7 +45,8 @@ export type SeatConflictReason =
   | 'booked' // already booked
   | 'not-locked' // book or unlock of a seat nobody holds
   | 'expired' // book with a lock that has expired
-  | 'hold-cap'; // re-lock would keep the seat past --max-hold
+  | 'hold-cap' // re-lock would keep the seat past the hold cap
+  | 'unavailable'; // the seat's status is one the mapping doesn't name (the app's own, e.g. 'reserved')
 
 export interface SeatConflict {
   seat: string;

@@ -44,5 +44,7 @@ function describe(conflict: SeatConflict, when: (date: Date) => string): string 
       return `the lock expired at ${conflict.lockedUntil ? when(conflict.lockedUntil) : 'an earlier time'}`;
     case 'hold-cap':
       return `${holder} has held it since ${conflict.lockedAt ? when(conflict.lockedAt) : 'long ago'}: the hold cap (--max-hold) is reached`;
+    case 'unavailable':
+      return 'not on sale: the app gave it a status seatctl does not manage';
   }
 }

@@ -1,10 +1,13 @@
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { withDatabase, type DatabaseOptions, type SeatDatabase } from '../db/open.js';
+import { findConfig } from '../mapping/find-config.js';
 import { addSecret, Output } from './output.js';
 
 /** Options every command accepts (declared on the program). */
 export interface GlobalOptions {
   db?: string;
+  config?: string;
   busyTimeout?: number;
   connectTimeout?: number;
   color: boolean;
@@ -15,16 +18,30 @@ export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
-/** `--db`, else DATABASE_URL, else the embedded default. */
-export function databaseOptions(command: Command, options: { create?: boolean } = {}): DatabaseOptions {
+/**
+ * The database and the mapping of its seats: `--db`, else DATABASE_URL, else
+ * the config's `database`, else the embedded default; the config from
+ * `--config`, else SEATCTL_CONFIG, else the nearest seatctl.config.json (or
+ * .mjs, .cjs, package.json "seatctl" key) from the working directory up.
+ */
+export async function databaseOptions(command: Command, options: { create?: boolean } = {}): Promise<DatabaseOptions> {
   const globals = globalOptions(command);
-  const url = globals.db ?? (process.env.DATABASE_URL || undefined);
+  const found = await findConfig({ file: globals.config ?? (process.env.SEATCTL_CONFIG || undefined) });
+  let url = globals.db ?? (process.env.DATABASE_URL || undefined);
+  let cwd: string | undefined;
+  if (url === undefined && found?.config.database !== undefined) {
+    url = found.config.database;
+    // A relative SQLite path in a config file is relative to the file, not to where cron starts.
+    cwd = dirname(found.filepath);
+  }
   if (url !== undefined) rememberPassword(url);
   return {
     url,
+    cwd,
     busyTimeoutMs: globals.busyTimeout,
     connectTimeoutMs: globals.connectTimeout,
     create: options.create ?? false,
+    ...(found === undefined ? {} : { mapping: found.config, mappingSource: found.filepath }),
   };
 }
 
@@ -34,7 +51,7 @@ export function withCommandDatabase<T>(
   options: { create?: boolean },
   work: (db: SeatDatabase) => Promise<T>,
 ): Promise<T> {
-  return withDatabase(databaseOptions(command, options), work);
+  return databaseOptions(command, options).then((resolved) => withDatabase(resolved, work));
 }
 
 export function outputFor(command: Command): Output {

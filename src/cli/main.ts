@@ -39,6 +39,10 @@ export function buildProgram(): Command {
       '--db <url>',
       'database: a SQLite path, sqlite:<path>, file:<path> or postgres://… (default: $DATABASE_URL, else ./seatctl.db)',
     )
+    .option(
+      '--config <file>',
+      'where the seats live (default: $SEATCTL_CONFIG, else the nearest seatctl.config.json upwards)',
+    )
     .addOption(
       new Option(
         '--busy-timeout <duration>',

@@ -1,6 +1,6 @@
 import type { SeatDatabase } from '../db/open.js';
 import type { SeatConflict } from '../errors.js';
-import { checkSeatList, sqlList, writeAllOrNothing, type EventRef, type SeatState } from './events.js';
+import { checkSeatList, writeAllOrNothing, type EventRef, type SeatState } from './events.js';
 import { checkUser } from './limits.js';
 
 export interface BookOptions {
@@ -26,37 +26,23 @@ export interface BookResult {
 export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise<BookResult> {
   checkUser(options.user);
   checkSeatList(options.seats);
-  const { engine } = db;
   const user = options.user;
   const { event, rows } = await writeAllOrNothing(db, {
     action: 'book',
     event: options.event,
     seats: options.seats,
-    write: async (trx, event) =>
-      engine.rows<{ seat_number: string; booked_at: unknown }>(
-        await trx.raw(
-          `UPDATE seats SET
-             status = 'booked', booked_by = locked_by, booked_at = ${engine.now},
-             locked_by = NULL, locked_until = NULL, locked_at = NULL
-           WHERE event_id = :eventId AND seat_number IN (:seats)
-             AND status = 'locked' AND locked_by = :user AND locked_until > ${engine.now}
-           RETURNING seat_number, booked_at`,
-          { eventId: event.id, seats: sqlList(trx, options.seats), user },
-        ),
-      ),
-    refusal: (state) => bookingConflict(state, user),
-  });
-  return {
-    event,
     user,
-    seats: rows.map((row) => ({ seat: row.seat_number, bookedAt: engine.readInstant(row.booked_at) })),
-  };
+    write: (trx, store, event) => store.book(trx, { eventId: event.id, seats: options.seats, user }),
+    refusal: bookingConflict,
+  });
+  return { event, user, seats: rows };
 }
 
-function bookingConflict(state: SeatState, user: string): SeatConflict {
+function bookingConflict(state: SeatState): SeatConflict {
   const conflict = { seat: state.seat, lockedBy: state.lockedBy, lockedUntil: state.lockedUntil };
   if (state.status === 'booked') return { ...conflict, reason: 'booked' };
-  if (state.status === 'locked' && state.lockedBy === user) return { ...conflict, reason: 'expired' };
+  if (state.status === 'other') return { ...conflict, reason: 'unavailable' };
+  if (state.status === 'locked' && state.mine) return { ...conflict, reason: 'expired' };
   if (state.status === 'locked' && !state.expired) return { ...conflict, reason: 'held' };
   // Available, or someone else's lock that expired: this user does not hold it.
   return { ...conflict, reason: 'not-locked' };

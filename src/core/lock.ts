@@ -1,6 +1,6 @@
 import type { SeatDatabase } from '../db/open.js';
 import { usageError } from '../errors.js';
-import { checkSeatList, databaseNow, sqlList, writeAllOrNothing, type EventRef } from './events.js';
+import { checkSeatList, writeAllOrNothing, type EventRef } from './events.js';
 import { checkUser, MINUTE, HOUR, SECOND } from './limits.js';
 
 export const DEFAULT_TTL_MS = 5 * MINUTE;
@@ -17,17 +17,21 @@ export interface LockOptions {
   user: string;
   /** How long the lock lasts. Default 5 minutes, at most 24 hours. */
   ttlMs?: number;
-  /** A holder re-locking its seats can't keep them longer than this after it first locked them. Default 30 minutes. */
+  /**
+   * A holder re-locking its seats can't keep them longer than this after it
+   * first locked them. Default 30 minutes where the mapping records when a hold
+   * began; without such a column there is no cap, and asking for one is an error.
+   */
   maxHoldMs?: number;
 }
 
 export interface LockedSeat {
   seat: string;
   lockedUntil: Date;
-  /** When this holder first locked the seat (earlier than now for a renewal). */
-  lockedAt: Date;
-  /** Changes on every lock: tells this lock from any earlier or later one. */
-  lockToken: number;
+  /** When this holder first locked the seat (earlier than now for a renewal); null where the mapping doesn't record it. */
+  lockedAt: Date | null;
+  /** Changes on every lock: tells this lock from any earlier or later one; null where the mapping has no token. */
+  lockToken: number | null;
   /** The holder already held the seat; the lock was extended. */
   renewed: boolean;
   /** The expiry was cut short by the hold cap. */
@@ -50,16 +54,19 @@ export interface LockResult {
  */
 export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise<LockResult> {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
-  const maxHoldMs = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
   checkUser(options.user);
   checkSeatList(options.seats);
   if (!Number.isSafeInteger(ttlMs) || ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) {
     throw usageError('the lock TTL must be between 100 milliseconds and 24 hours');
   }
-  if (!Number.isSafeInteger(maxHoldMs) || maxHoldMs < SECOND || maxHoldMs > MAX_MAX_HOLD_MS) {
+  const holdStart = db.mapping.seats.lockedAt !== null;
+  if (options.maxHoldMs !== undefined && !holdStart) {
+    throw usageError("a hold cap needs the hold's start, and this mapping has no such column (seats.lockedAt)");
+  }
+  const maxHoldMs = holdStart ? (options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS) : null;
+  if (maxHoldMs !== null && (!Number.isSafeInteger(maxHoldMs) || maxHoldMs < SECOND || maxHoldMs > MAX_MAX_HOLD_MS)) {
     throw usageError('the hold cap must be between 1 second and 7 days');
   }
-  const { engine } = db;
   const user = options.user;
   let now = new Date(0);
   let renewing = new Set<string>();
@@ -67,62 +74,20 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
     action: 'lock',
     event: options.event,
     seats: options.seats,
-    async write(trx, event) {
+    user,
+    async write(trx, store, event) {
       // One instant for every statement below, read once the rows are ours.
-      now = await databaseNow(db, trx);
-      const bindings = {
-        now: engine.bindInstant(now),
-        eventId: event.id,
-        seats: sqlList(trx, options.seats),
-        user,
-        ttl: ttlMs,
-        maxHold: maxHoldMs,
-      };
-      const NOW = engine.castInstant(':now');
-
+      now = await store.now(trx);
       // Which of the seats this holder already holds (for the report: the UPDATE decides).
-      renewing = new Set<string>(
-        await trx('seats')
-          .where('event_id', event.id)
-          .whereIn('seat_number', [...options.seats])
-          .where({ status: 'locked', locked_by: user })
-          .whereRaw(`locked_until > ${engine.castInstant('?')}`, [bindings.now])
-          .pluck('seat_number'),
-      );
-
+      renewing = await store.heldBy(trx, event.id, options.seats, user, now);
       // An expired lock taken over here was never released: its history row says so.
-      await trx.raw(
-        `INSERT INTO release_history
-           (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
-         SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'replaced'
-         FROM seats
-         WHERE event_id = :eventId AND seat_number IN (:seats) AND status = 'locked' AND locked_until <= ${NOW}`,
-        bindings,
-      );
-
-      const holding = `status = 'locked' AND locked_by = :user AND locked_until > ${NOW}`;
-      return engine.rows<{ seat_number: string; locked_until: unknown; locked_at: unknown; lock_token: number }>(
-        await trx.raw(
-          `UPDATE seats SET
-             locked_until = CASE WHEN ${holding}
-               THEN ${engine.least(engine.addMs(NOW, ':ttl'), engine.addMs('locked_at', ':maxHold'))}
-               ELSE ${engine.addMs(NOW, ':ttl')} END,
-             locked_at = CASE WHEN ${holding} THEN locked_at ELSE ${NOW} END,
-             status = 'locked',
-             locked_by = :user,
-             lock_token = lock_token + 1
-           WHERE event_id = :eventId AND seat_number IN (:seats)
-             AND (status = 'available'
-                  OR (status = 'locked' AND (locked_until <= ${NOW}
-                      OR (locked_by = :user AND ${engine.addMs('locked_at', ':maxHold')} > ${NOW}))))
-           RETURNING seat_number, locked_until, locked_at, lock_token`,
-          bindings,
-        ),
-      );
+      await store.recordReplaced(trx, event.id, options.seats, now);
+      return store.lock(trx, { eventId: event.id, seats: options.seats, user, now, ttlMs, maxHoldMs });
     },
     refusal: (state) => ({
       seat: state.seat,
-      reason: state.status === 'booked' ? 'booked' : state.lockedBy === user ? 'hold-cap' : 'held',
+      reason:
+        state.status === 'booked' ? 'booked' : state.status === 'other' ? 'unavailable' : state.mine ? 'hold-cap' : 'held',
       lockedBy: state.lockedBy,
       lockedUntil: state.lockedUntil,
       lockedAt: state.lockedAt,
@@ -132,17 +97,17 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
     event,
     user,
     now,
-    seats: rows.map((row): LockedSeat => {
-      const lockedUntil = engine.readInstant(row.locked_until);
-      const lockedAt = engine.readInstant(row.locked_at);
-      return {
-        seat: row.seat_number,
-        lockedUntil,
-        lockedAt,
-        lockToken: Number(row.lock_token),
-        renewed: renewing.has(row.seat_number),
-        capped: lockedUntil.getTime() < now.getTime() + ttlMs,
-      };
-    }),
+    seats: rows.map((row): LockedSeat => ({
+      seat: row.seat,
+      lockedUntil: row.lockedUntil,
+      lockedAt: row.lockedAt,
+      lockToken: row.lockToken,
+      renewed: renewing.has(row.seat),
+      // The cap, not the TTL, decided the expiry.
+      capped:
+        maxHoldMs !== null &&
+        row.lockedAt !== null &&
+        row.lockedAt.getTime() + maxHoldMs < now.getTime() + ttlMs,
+    })),
   };
 }

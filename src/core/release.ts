@@ -2,9 +2,10 @@ import { hostname } from 'node:os';
 import { setImmediate } from 'node:timers/promises';
 import type { ReleasedLock } from '../db/engine.js';
 import { guard, type SeatDatabase } from '../db/open.js';
-import { ensureSchema } from '../db/schema.js';
+import { withSeats } from '../db/ready.js';
+import type { SeatStore } from '../db/seat-store.js';
 import { usageError } from '../errors.js';
-import { resolveEvent } from './events.js';
+import { optionalEvent } from './events.js';
 import { DAY } from './limits.js';
 
 export const DEFAULT_BATCH_SIZE = 1000;
@@ -55,15 +56,13 @@ export async function* releaseExpiredLocksInBatches(
   if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > DAY) {
     throw usageError('the grace period must be between 0 and 24 hours');
   }
-  const { eventId, names } = await guard(db, async () => {
-    await ensureSchema(db);
-    const event = options.event === undefined ? undefined : await resolveEvent(db, options.event);
-    return { eventId: event?.id, names: new EventNames(db, event && [event.id, event.name]) };
+  const { store, eventId, names } = await withSeats(db, async (store) => {
+    const event = await optionalEvent(store, options.event);
+    return { store, eventId: event?.id, names: new EventNames(store, event && [event.id, event.name]) };
   });
 
-  const batches = dryRun
-    ? previewBatches(db, { batchSize, eventId, graceMs })
-    : releaseBatches(db, { batchSize, eventId, graceMs });
+  const scope = { batchSize, eventId, graceMs };
+  const batches = dryRun ? previewBatches(store, scope) : releaseBatches(db, store, scope);
   let total = 0;
   let interrupted = false;
   for (;;) {
@@ -80,7 +79,7 @@ export async function* releaseExpiredLocksInBatches(
     total += rows.length;
     yield await guard(db, () => names.label(rows));
   }
-  if (!dryRun && !interrupted) await guard(db, () => recordRun(db, total));
+  if (!dryRun && !interrupted) await guard(db, () => store.recordRun(hostname(), process.pid, total));
   return { total, dryRun, interrupted };
 }
 
@@ -101,10 +100,10 @@ interface BatchOptions {
   graceMs: number;
 }
 
-async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
+async function* releaseBatches(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
   let afterSeatId = 0;
   for (;;) {
-    const rows = await db.engine.releaseBatch(db.knex, { ...options, afterSeatId });
+    const rows = await db.engine.releaseBatch(db.knex, store, { ...options, afterSeatId });
     for (const row of rows) if (row.seatId > afterSeatId) afterSeatId = row.seatId;
     if (rows.length > 0) yield rows;
     // A short batch means nothing more had expired (or, on PostgreSQL, the
@@ -114,41 +113,13 @@ async function* releaseBatches(db: SeatDatabase, options: BatchOptions): AsyncGe
 }
 
 /** The locks a release would take, page by page, without writing anything. */
-async function* previewBatches(db: SeatDatabase, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
-  const { knex, engine } = db;
+async function* previewBatches(store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
   let afterSeatId = 0;
   for (;;) {
-    const rows = engine.rows<{
-      id: number;
-      event_id: number;
-      seat_number: string;
-      locked_by: string;
-      locked_until: number | Date;
-      lock_token: number;
-    }>(
-      await knex.raw(
-        `SELECT id, event_id, seat_number, locked_by, locked_until, lock_token FROM seats
-         WHERE status = 'locked' AND locked_until <= ${engine.addMs(engine.now, '?')} AND id > ?
-           ${options.eventId === undefined ? '' : 'AND event_id = ?'}
-         ORDER BY id
-         LIMIT ?`,
-        [-options.graceMs, afterSeatId, ...(options.eventId === undefined ? [] : [options.eventId]), options.batchSize],
-      ),
-    );
-    if (rows.length > 0) {
-      yield rows.map((row) => ({
-        event: '',
-        eventId: row.event_id,
-        seatId: row.id,
-        seat: row.seat_number,
-        lockedBy: row.locked_by,
-        lockedUntil: engine.readInstant(row.locked_until),
-        lockToken: Number(row.lock_token),
-        releasedAt: null,
-      }));
-    }
+    const rows = await store.previewBatch({ ...options, afterSeatId });
+    if (rows.length > 0) yield rows;
     if (rows.length < options.batchSize) return;
-    afterSeatId = rows[rows.length - 1]!.id;
+    afterSeatId = rows[rows.length - 1]!.seatId;
   }
 }
 
@@ -157,7 +128,7 @@ class EventNames {
   private readonly names = new Map<number, string>();
 
   constructor(
-    private readonly db: SeatDatabase,
+    private readonly store: SeatStore,
     known?: [number, string],
   ) {
     if (known) this.names.set(known[0], known[1]);
@@ -167,25 +138,12 @@ class EventNames {
   async label(rows: ReleasedLock[]): Promise<ReleasedLock[]> {
     const missing = [...new Set(rows.map((row) => row.eventId).filter((id) => !this.names.has(id)))];
     if (missing.length > 0) {
-      const found: Array<{ id: number; name: string }> = await this.db
-        .knex('events')
-        .select('id', 'name')
-        .whereIn('id', missing);
-      for (const event of found) this.names.set(event.id, event.name);
+      const found = await this.store.eventNames(missing);
+      for (const id of missing) this.names.set(id, found.get(id) ?? `#${id}`);
     }
-    for (const row of rows) row.event = this.names.get(row.eventId) ?? `#${row.eventId}`;
+    for (const row of rows) row.event = this.names.get(row.eventId)!;
     return rows;
   }
-}
-
-/** The heartbeat that `stats` reads: when and where the last real run finished, and what it did. */
-async function recordRun(db: SeatDatabase, released: number): Promise<void> {
-  const { knex, engine } = db;
-  await knex.raw(
-    `INSERT INTO release_runs (host, pid, finished_at, released) VALUES (?, ?, ${engine.now}, ?)
-     ON CONFLICT (host) DO UPDATE SET pid = excluded.pid, finished_at = excluded.finished_at, released = excluded.released`,
-    [hostname(), process.pid, released],
-  );
 }
 
 /** How many locks a release would take now (for progress bars): counted on the index of locked seats. */
@@ -193,15 +151,8 @@ export async function countExpiredLocks(
   db: SeatDatabase,
   options: Pick<ReleaseOptions, 'event' | 'graceMs'> = {},
 ): Promise<number> {
-  const { knex, engine } = db;
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const event = options.event === undefined ? undefined : await resolveEvent(db, options.event);
-    const query = knex('seats')
-      .where('status', 'locked')
-      .whereRaw(`locked_until <= ${engine.addMs(engine.now, '?')}`, [-(options.graceMs ?? 0)]);
-    if (event) query.where('event_id', event.id);
-    const row = await query.count({ n: '*' }).first();
-    return Number(row?.n ?? 0);
+  return withSeats(db, async (store) => {
+    const event = await optionalEvent(store, options.event);
+    return store.countExpired({ eventId: event?.id, graceMs: options.graceMs ?? 0 });
   });
 }

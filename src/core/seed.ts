@@ -4,7 +4,6 @@ import * as demo from '../../seeds/demo.js';
 import { guard, type SeatDatabase } from '../db/open.js';
 import { ensureSchema } from '../db/schema.js';
 import { SeatctlError, usageError } from '../errors.js';
-import { databaseNow } from './events.js';
 
 export const MAX_SEED_EVENTS = 100_000;
 export const MAX_SEATS_PER_EVENT = 100_000;
@@ -18,8 +17,18 @@ export interface DemoSeedResult {
   booked: number;
 }
 
+/** Seeds write demo data into seatctl's own schema, never into an app's tables. */
+export function assertSeedable(db: SeatDatabase): void {
+  if (!db.mapping.owned) {
+    throw usageError(
+      `seed only fills seatctl's own schema, and ${db.target.display} is an app's database (mapped by ${db.mapping.source}): nothing was written`,
+    );
+  }
+}
+
 /** Restores the demo event of the Quick start: 100 seats, 19 expired locks, 3 active locks, 5 bookings. */
 export async function seedDemo(db: SeatDatabase, options: { reset?: boolean } = {}): Promise<DemoSeedResult> {
+  assertSeedable(db);
   return guard(db, async () => {
     await ensureSchema(db);
     await db.engine.writeTransaction(db.knex, async (trx) => {
@@ -88,6 +97,7 @@ export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOpti
       `--expired, --active and --booked add up to ${expired + active + booked}, more than the ${total} seats`,
     );
   }
+  assertSeedable(db);
   const { engine } = db;
 
   return guard(db, async () => {
@@ -104,7 +114,8 @@ export async function seedSynthetic(db: SeatDatabase, options: SyntheticSeedOpti
         await trx('events').whereIn('name', chunk).delete();
       }
 
-      const now = engine.bindInstant(await databaseNow(db, trx));
+      const [clock] = engine.rows<{ now: unknown }>(await trx.raw(`SELECT ${engine.now} AS now`));
+      const now = engine.bindInstant(engine.readInstant(clock!.now));
       const prime = coprimeStride(total);
       const eventsPerChunk = Math.max(1, Math.min(EVENTS_PER_CHUNK, Math.floor(SEATS_PER_CHUNK / seatsPerEvent)));
       let written = 0;

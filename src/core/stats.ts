@@ -1,7 +1,7 @@
-import { guard, type SeatDatabase } from '../db/open.js';
-import { ensureSchema } from '../db/schema.js';
+import type { SeatDatabase } from '../db/open.js';
+import { withSeats } from '../db/ready.js';
 import { usageError } from '../errors.js';
-import { databaseNow, resolveEvent, type EventRef } from './events.js';
+import { optionalEvent, resolveEvent, type EventRef } from './events.js';
 import { MINUTE } from './limits.js';
 
 export const DEFAULT_STALE_AFTER_MS = 5 * MINUTE;
@@ -48,46 +48,19 @@ export async function stats(db: SeatDatabase, options: StatsOptions = {}): Promi
   const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
   if (!Number.isSafeInteger(staleAfterMs) || staleAfterMs < 1000)
     throw usageError('the stale-after period must be at least 1 second');
-  const { knex, engine } = db;
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const event: EventRef | undefined = options.event === undefined ? undefined : await resolveEvent(db, options.event);
-    const now = await databaseNow(db, knex);
-    const NOW = engine.castInstant(':now');
-    const count = (condition: string) => `SUM(CASE WHEN ${condition} THEN 1 ELSE 0 END)`;
-    const rows = engine.rows<Record<string, unknown>>(
-      await knex.raw(
-        `SELECT e.id, e.name, COUNT(s.id) AS seats,
-           ${count("s.status = 'available'")} AS available,
-           ${count(`s.status = 'locked' AND s.locked_until > ${NOW}`)} AS locked,
-           ${count(`s.status = 'locked' AND s.locked_until <= ${NOW}`)} AS expired,
-           ${count("s.status = 'booked'")} AS booked
-         FROM events e LEFT JOIN seats s ON s.event_id = e.id
-         ${event === undefined ? '' : 'WHERE e.id = :eventId'}
-         GROUP BY e.id, e.name
-         ORDER BY e.name`,
-        { now: engine.bindInstant(now), eventId: event?.id ?? null },
-      ),
-    );
-    const run = await knex('release_runs')
-      .orderBy('finished_at', 'desc')
-      .first('host', 'pid', 'finished_at', 'released');
-    const lastRun: ReleaseRun | null = run
-      ? {
-          host: run.host,
-          pid: Number(run.pid),
-          finishedAt: engine.readInstant(run.finished_at),
-          released: Number(run.released),
-        }
-      : null;
-    const events = rows.map((row): EventStats => ({
-      event: String(row.name),
-      eventId: Number(row.id),
-      seats: Number(row.seats),
-      available: Number(row.available ?? 0),
-      locked: Number(row.locked ?? 0),
-      expired: Number(row.expired ?? 0),
-      booked: Number(row.booked ?? 0),
+  return withSeats(db, async (store) => {
+    const event = await optionalEvent(store, options.event);
+    const now = await store.now();
+    const counts = await store.eventCounts(now, event?.id);
+    const lastRun = await store.lastRun();
+    const events = counts.map((row): EventStats => ({
+      event: row.event ?? `#${row.eventId}`,
+      eventId: row.eventId,
+      seats: row.seats,
+      available: row.available,
+      locked: row.locked,
+      expired: row.expired,
+      booked: row.booked,
     }));
     const waiting = events.some((e) => e.expired > 0);
     const stale = waiting && (lastRun === null || now.getTime() - lastRun.finishedAt.getTime() > staleAfterMs);
@@ -103,20 +76,9 @@ export interface AvailableSeats {
 }
 
 export async function availableSeats(db: SeatDatabase, event: string): Promise<AvailableSeats> {
-  const { knex, engine } = db;
-  return guard(db, async () => {
-    await ensureSchema(db);
-    const ref = await resolveEvent(db, event);
-    const now = await databaseNow(db, knex);
-    const seats: string[] = await knex('seats')
-      .where('event_id', ref.id)
-      .where((q) =>
-        q
-          .where('status', 'available')
-          .orWhere((q2) => q2.where('status', 'locked').where('locked_until', '<=', engine.bindInstant(now))),
-      )
-      .orderBy('id')
-      .pluck('seat_number');
-    return { event: ref, now, seats };
+  return withSeats(db, async (store) => {
+    const ref: EventRef = await resolveEvent(store, event);
+    const now = await store.now();
+    return { event: ref, now, seats: await store.lockableSeats(ref.id, now) };
   });
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { SeatctlError } from '../errors.js';
+import type { ReleaseScope, SeatStore } from './seat-store.js';
 
 /** One released lock, with the holder it had before the release. */
 export interface ReleasedLock {
@@ -10,18 +11,10 @@ export interface ReleasedLock {
   seat: string;
   lockedBy: string;
   lockedUntil: Date;
-  /** The token of the lock that was released. */
-  lockToken: number;
+  /** The token of the lock that was released; null where the mapping has no lock token. */
+  lockToken: number | null;
   /** Null when previewed by a dry run. */
   releasedAt: Date | null;
-}
-
-export interface ReleaseBatchOptions {
-  batchSize: number;
-  /** Only seats with a greater id: batches walk the locked seats in id order. */
-  afterSeatId: number;
-  eventId?: number;
-  graceMs: number;
 }
 
 /**
@@ -54,7 +47,7 @@ export interface Engine {
   /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
   writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   /** Releases one batch of expired locks, writes their history, and returns them. */
-  releaseBatch(knex: Knex, options: ReleaseBatchOptions): Promise<ReleasedLock[]>;
+  releaseBatch(knex: Knex, store: SeatStore, scope: ReleaseScope): Promise<ReleasedLock[]>;
   /** A driver error turned into a SeatctlError, or undefined when it isn't one we understand. */
   translateError(error: unknown): SeatctlError | undefined;
 }

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { SeatctlError } from '../errors.js';
+import { parseConfig, type SeatctlConfig } from '../mapping/config.js';
+import { defaultMapping, resolveMapping, type SeatMapping } from '../mapping/mapping.js';
 import type { Engine } from './engine.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
@@ -16,6 +18,13 @@ export interface DatabaseOptions {
   create?: boolean;
   /** Directory a relative SQLite path is resolved against. Default: the process's. */
   cwd?: string;
+  /**
+   * Where the seats live, as in seatctl.config.json (`{ preset: 'django', app:
+   * 'reservations' }`…). Default: seatctl's own schema.
+   */
+  mapping?: SeatctlConfig;
+  /** What to call the mapping in messages (the config file's path). Default: "the mapping option". */
+  mappingSource?: string;
 }
 
 /** An open seatctl database: hand it to the library's functions, close it when done. */
@@ -23,6 +32,8 @@ export interface SeatDatabase {
   readonly knex: Knex;
   readonly engine: Engine;
   readonly target: DatabaseTarget;
+  /** Where the seats live: seatctl's own schema, or an app's tables. */
+  readonly mapping: SeatMapping;
   close(): Promise<void>;
 }
 
@@ -34,11 +45,12 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
  * errors surface there as `unavailable` SeatctlErrors.
  */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatDatabase> {
-  const target = parseDatabaseUrl(options.url, options.cwd);
+  const { target, mapping } = describeDatabase(options);
   let knex: Knex;
   let engine: Engine;
   if (target.engine === 'sqlite') {
-    const create = options.create ?? false;
+    // An app's database is the app's to create.
+    const create = (options.create ?? false) && mapping.owned;
     if (!create && target.filename !== ':memory:' && !existsSync(target.filename)) {
       if (!existsSync(dirname(target.filename))) {
         throw new SeatctlError(
@@ -48,7 +60,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
       }
       throw new SeatctlError(
         'schema',
-        `there is no seatctl database at ${target.display}: run seatctl migrate (or seatctl seed) to create it, or pass --db`,
+        mapping.owned
+          ? `there is no seatctl database at ${target.display}: run seatctl migrate (or seatctl seed) to create it`
+          : `there is no database at ${target.display}: the app's database must exist before seatctl can use it`,
       );
     }
     // Loaded on demand so a PostgreSQL run never loads SQLite, and the reverse.
@@ -66,8 +80,20 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
     knex,
     engine,
     target,
+    mapping,
     close: () => knex.destroy(),
   };
+}
+
+/** Where a database is and how its seats are mapped, without opening it. */
+export function describeDatabase(options: DatabaseOptions): { target: DatabaseTarget; mapping: SeatMapping } {
+  const target = parseDatabaseUrl(options.url, options.cwd);
+  const source = options.mappingSource ?? 'the mapping option';
+  const mapping =
+    options.mapping === undefined
+      ? defaultMapping(target.engine)
+      : resolveMapping(parseConfig(options.mapping, source), target.engine, source);
+  return { target, mapping };
 }
 
 /** Opens a database, runs `work` with it, and always closes it, so the process can end. */

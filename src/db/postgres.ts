@@ -1,6 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import { SeatctlError } from '../errors.js';
-import type { Engine, ReleasedLock } from './engine.js';
+import type { Engine } from './engine.js';
+import { pgInterval, releaseBatchPostgres } from './postgres-release.js';
 import type { PostgresTarget } from './url.js';
 
 export interface PostgresOptions {
@@ -36,8 +37,6 @@ export function createPostgresKnex(target: PostgresTarget, options: PostgresOpti
 /** Knex logs pool errors to the console itself; seatctl reports them once, in its own words. */
 export const silentLog = { warn() {}, error() {}, debug() {}, deprecate() {} };
 
-/** Milliseconds (a bound number or SQL expression) as an interval. */
-const interval = (ms: string) => `(CAST(${ms} AS double precision) * interval '1 millisecond')`;
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock detected, serialization failure
 
@@ -48,7 +47,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
     // lock as valid after it expired. clock_timestamp() is the real clock.
     now: 'clock_timestamp()',
     castInstant: (param) => `CAST(${param} AS timestamptz)`,
-    addMs: (instant, ms) => `(${instant} + ${interval(ms)})`,
+    addMs: (instant, ms) => `(${instant} + ${pgInterval(ms)})`,
     least: (a, b) => `least(${a}, ${b})`,
     chr: (code) => `chr(${code})`,
     bindInstant: (date) => date,
@@ -68,57 +67,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
       }
     },
 
-    async releaseBatch(knex, { batchSize, afterSeatId, eventId, graceMs }) {
-      // statement_timestamp() is stable, so the pick can be planned on the
-      // partial index of locked seats; the UPDATE re-checks against the
-      // running clock.
-      // SKIP LOCKED: a seat another transaction is booking right now is left
-      // for the next run, and neither side waits for the other.
-      const result = (await knex.raw(
-        `WITH picked AS (
-           SELECT id, locked_by, locked_until FROM seats
-           WHERE status = 'locked' AND locked_until <= statement_timestamp() - ${interval('?')} AND id > ?
-             ${eventId === undefined ? '' : 'AND event_id = ?'}
-           ORDER BY id
-           LIMIT ?
-           FOR UPDATE SKIP LOCKED
-         ), released AS (
-           UPDATE seats AS s
-           SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
-           FROM picked AS p
-           WHERE s.id = p.id AND s.status = 'locked' AND s.locked_until <= clock_timestamp() - ${interval('?')}
-           RETURNING s.id, s.event_id, s.seat_number, s.lock_token, p.locked_by, p.locked_until
-         )
-         INSERT INTO release_history
-           (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
-         SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, clock_timestamp(), 'expired'
-         FROM released
-         RETURNING event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`,
-        eventId === undefined
-          ? [graceMs, afterSeatId, batchSize, graceMs]
-          : [graceMs, afterSeatId, eventId, batchSize, graceMs],
-      )) as { rows: unknown[] };
-      return (
-        result.rows as Array<{
-          event_id: number;
-          seat_id: number;
-          seat_number: string;
-          locked_by: string;
-          locked_until: Date;
-          lock_token: number;
-          released_at: Date;
-        }>
-      ).map((row): ReleasedLock => ({
-        event: '',
-        eventId: row.event_id,
-        seatId: row.seat_id,
-        seat: row.seat_number,
-        lockedBy: row.locked_by,
-        lockedUntil: row.locked_until,
-        lockToken: row.lock_token,
-        releasedAt: row.released_at,
-      }));
-    },
+    releaseBatch: releaseBatchPostgres,
 
     translateError: (error) => translatePostgresError(error, target, options),
   };

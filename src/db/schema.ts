@@ -2,7 +2,9 @@ import type { Knex } from 'knex';
 import * as initialSchema from '../../migrations/001_initial_schema.js';
 import { SeatctlError } from '../errors.js';
 import type { Engine } from './engine.js';
+import { userTables } from './introspect.js';
 import { guard, type SeatDatabase } from './open.js';
+import { appliedOwnMigrations, assertKnownOwnMigrations, migrateOwnTables, OWN_MIGRATION_NAMES } from './own-tables.js';
 
 interface MigrationModule {
   up(knex: Knex, engine: Engine): Promise<void>;
@@ -19,6 +21,11 @@ const MIGRATIONS: ReadonlyArray<{ name: string; module: MigrationModule }> = [
 export const MIGRATION_NAMES = MIGRATIONS.map((m) => m.name);
 
 const MIGRATIONS_TABLE = 'knex_migrations';
+/** Every table seatctl's own schema has: a database with others and no knex_migrations is an app's. */
+const OWN_SCHEMA_TABLES = ['knex_migrations', 'knex_migrations_lock', 'events', 'seats', 'release_history', 'release_runs'];
+
+/** Where the README explains how to run on an app's database. */
+export const EXISTING_DATABASES_HELP = 'see "Existing databases" in seatctl\'s README';
 
 function migrationSource(engine: Engine): Knex.MigrationSource<(typeof MIGRATIONS)[number]> {
   return {
@@ -36,9 +43,20 @@ export interface MigrateResult {
   applied: string[];
 }
 
-/** Brings the schema up to date. Safe to run any number of times, from several hosts at once. */
+/**
+ * Brings the schema up to date. Safe to run any number of times, from several
+ * hosts at once. On a mapped database (an app's) it creates seatctl's own
+ * tables and nothing else.
+ */
 export function migrate(db: SeatDatabase): Promise<MigrateResult> {
-  return guard(db, () => migrateLatest(db));
+  return guard(db, async () => {
+    if (!db.mapping.owned) {
+      const applied = await migrateOwnTables(db.knex, db.engine, db.mapping, db.target.display);
+      schemaChecked.set(db, Promise.resolve());
+      return { applied };
+    }
+    return migrateLatest(db);
+  });
 }
 
 /** How long `migrate` waits for another host's migration to finish. */
@@ -46,6 +64,7 @@ const MIGRATION_LOCK_WAIT_MS = 30_000;
 
 async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
   const applied = await appliedMigrations(db);
+  if (applied === undefined) await refuseForeignDatabase(db);
   if (applied !== undefined) {
     assertKnown(db, applied);
     // Up to date: nothing to write, not even Knex's migration lock (a read-only database stays fine).
@@ -119,7 +138,23 @@ async function appliedMigrations(db: SeatDatabase): Promise<string[] | undefined
 }
 
 async function checkSchema(db: SeatDatabase): Promise<void> {
+  if (!db.mapping.owned) {
+    const own = await appliedOwnMigrations(db.knex, db.engine.name, db.mapping);
+    if (own === undefined || own.length === 0) {
+      throw new SeatctlError(
+        'schema',
+        `seatctl's own tables (${db.mapping.own.history}, ${db.mapping.own.runs}) are missing from ${db.target.display}: run seatctl migrate, which creates them and nothing else (or have a DBA apply seatctl migrate --print-sql)`,
+      );
+    }
+    assertKnownOwnMigrations(own, db.target.display);
+    const missing = OWN_MIGRATION_NAMES.filter((name) => !own.includes(name));
+    if (missing.length > 0) {
+      throw new SeatctlError('schema', `seatctl's own tables in ${db.target.display} need ${missing.length} migration(s) (${missing.join(', ')}): run seatctl migrate`);
+    }
+    return;
+  }
   const applied = await appliedMigrations(db);
+  if (applied === undefined) await refuseForeignDatabase(db);
   if (applied === undefined || applied.length === 0) {
     throw new SeatctlError('schema', `the database ${db.target.display} is not set up: run seatctl migrate`);
   }
@@ -131,6 +166,20 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
       `the database ${db.target.display} needs ${missing.length} migration(s) (${missing.join(', ')}): run seatctl migrate`,
     );
   }
+}
+
+/**
+ * A database without seatctl's schema that holds other tables is an app's:
+ * without a mapping, seatctl refuses it before writing anything.
+ */
+async function refuseForeignDatabase(db: SeatDatabase): Promise<void> {
+  const foreign = (await userTables(db.knex, db.engine.name)).filter((table) => !OWN_SCHEMA_TABLES.includes(table));
+  if (foreign.length === 0) return;
+  const shown = foreign.slice(0, 6).join(', ') + (foreign.length > 6 ? ` and ${foreign.length - 6} more` : '');
+  throw new SeatctlError(
+    'schema',
+    `the database ${db.target.display} is not a seatctl database (it has the tables ${shown}); to run seatctl on an app's own tables, describe them in seatctl.config.json: ${EXISTING_DATABASES_HELP}`,
+  );
 }
 
 function assertKnown(db: SeatDatabase, applied: string[]): void {

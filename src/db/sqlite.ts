@@ -6,7 +6,8 @@ import knexFactory, { type Knex } from 'knex';
 import BetterSqliteClient from 'knex/lib/dialects/better-sqlite3/index.js';
 import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transaction.js';
 import { SeatctlError } from '../errors.js';
-import type { Engine, ReleaseBatchOptions, ReleasedLock } from './engine.js';
+import type { Engine } from './engine.js';
+import { releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
 export interface SqliteOptions {
@@ -92,12 +93,14 @@ class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) =
   async acquireRawConnection() {
     const { filename, busyTimeoutMs, create } = this.connectionSettings as ConnectionSettings;
     const inMemory = filename === ':memory:';
-    if (create && !inMemory) createOwnerOnlyFile(filename);
+    const created = create && !inMemory && createOwnerOnlyFile(filename);
     const db = new Database(filename, { fileMustExist: !inMemory, timeout: busyTimeoutMs });
     try {
       // WAL lets readers run while a writer commits; -wal and -shm files are
-      // created with the database file's (owner-only) permissions.
-      db.pragma('journal_mode = WAL');
+      // created with the database file's (owner-only) permissions. The journal
+      // mode is a lasting property of the file: seatctl sets it only on a
+      // database it creates, never on one an app already has.
+      if (created) db.pragma('journal_mode = WAL');
       db.pragma('foreign_keys = ON');
       // A committed booking must survive a power cut, not only a crash.
       db.pragma('synchronous = FULL');
@@ -112,12 +115,14 @@ class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) =
   }
 }
 
-/** Creates the database file readable and writable by its owner only, if it is missing. */
-function createOwnerOnlyFile(filename: string): void {
+/** Creates the database file readable and writable by its owner only, if it is missing; true if it did. */
+function createOwnerOnlyFile(filename: string): boolean {
   try {
     closeSync(openSync(filename, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
   }
 }
 
@@ -132,13 +137,10 @@ export function createSqliteKnex(target: SqliteTarget, options: SqliteOptions): 
   } as unknown as Knex.Config);
 }
 
-// Integer milliseconds since the epoch (UTC), from SQLite's own clock.
-const NOW = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
-
 export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions): Engine {
   return {
     name: 'sqlite',
-    now: NOW,
+    now: SQLITE_NOW,
     castInstant: (param) => param,
     addMs: (instant, ms) => `(${instant} + ${ms})`,
     least: (a, b) => `min(${a}, ${b})`,
@@ -150,8 +152,8 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
     rows: (result) => result as any[],
     writeTransaction: (knex, work) => knex.transaction(work),
 
-    async releaseBatch(knex, batch) {
-      const released = await releaseBatch(knex, batch);
+    async releaseBatch(knex, store, scope) {
+      const released = await releaseBatchSqlite(knex, store, scope);
       // Between batches the write lock is free: if a writer waits, let it in.
       if (writerWaiting(target.filename)) await sleep(GAP_FOR_WAITERS_MS);
       return released;
@@ -159,77 +161,6 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
 
     translateError: (error) => translateSqliteError(error, target, options),
   };
-}
-
-// The release is the hot path: its two statements are prepared once per
-// connection and run on the transaction's own connection, returning rows as
-// arrays; Knex still owns the connection and the transaction around them.
-const releaseStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
-
-function statement(conn: Database.Database, sql: string): Database.Statement {
-  let cache = releaseStatements.get(conn);
-  if (cache === undefined) releaseStatements.set(conn, (cache = new Map()));
-  let prepared = cache.get(sql);
-  if (prepared === undefined) cache.set(sql, (prepared = conn.prepare(sql)));
-  return prepared;
-}
-
-const RELEASE_PICK = (byEvent: boolean) => `INSERT INTO release_history
-    (event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)
-  SELECT event_id, id, seat_number, locked_by, locked_until, lock_token, ${NOW}, 'expired'
-  FROM seats
-  WHERE status = 'locked' AND locked_until <= ${NOW} - ? AND id > ?${byEvent ? ' AND event_id = ?' : ''}
-  ORDER BY id
-  LIMIT ?
-  RETURNING id, event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`;
-const RELEASE_SEATS = `UPDATE seats SET status = 'available', locked_by = NULL, locked_until = NULL, locked_at = NULL
-  WHERE status = 'locked' AND id IN (SELECT seat_id FROM release_history WHERE id BETWEEN ? AND ?)`;
-
-function releaseBatch(
-  knex: Knex,
-  { batchSize, afterSeatId, eventId, graceMs }: ReleaseBatchOptions,
-): Promise<ReleasedLock[]> {
-  return knex.transaction(async (trx) => {
-    const conn: Database.Database = await trx.client.acquireConnection();
-    // The history rows carry the holder as it was; under the write lock
-    // the seats they name are then released in a second statement.
-    const pick = statement(conn, RELEASE_PICK(eventId !== undefined)).raw(true);
-    const logged = pick.all(
-      ...(eventId === undefined ? [graceMs, afterSeatId, batchSize] : [graceMs, afterSeatId, eventId, batchSize]),
-    ) as Array<
-      [
-        id: number,
-        eventId: number,
-        seatId: number,
-        seat: string,
-        lockedBy: string,
-        lockedUntil: number,
-        lockToken: number,
-        releasedAt: number,
-      ]
-    >;
-    if (logged.length === 0) return [];
-    let first = logged[0]![0];
-    let last = first;
-    const released = new Array<ReleasedLock>(logged.length);
-    for (let i = 0; i < logged.length; i++) {
-      const row = logged[i]!;
-      if (row[0] < first) first = row[0];
-      if (row[0] > last) last = row[0];
-      released[i] = {
-        event: '',
-        eventId: row[1],
-        seatId: row[2],
-        seat: row[3],
-        lockedBy: row[4],
-        lockedUntil: new Date(row[5]),
-        lockToken: row[6],
-        releasedAt: new Date(row[7]),
-      };
-    }
-    statement(conn, RELEASE_SEATS).run(first, last);
-    return released;
-  });
 }
 
 function translateSqliteError(error: unknown, target: SqliteTarget, options: SqliteOptions): SeatctlError | undefined {

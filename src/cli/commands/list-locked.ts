@@ -80,7 +80,7 @@ function lockRecord(seat: LockedSeatRow): Record<string, unknown> {
     seat: seat.seat,
     lockedBy: seat.lockedBy,
     lockedUntil: seat.lockedUntil.toISOString(),
-    lockedAt: seat.lockedAt.toISOString(),
+    lockedAt: seat.lockedAt?.toISOString() ?? null,
     lockToken: seat.lockToken,
     expired: seat.expired,
   };

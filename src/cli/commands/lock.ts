@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_HOLD_MS, DEFAULT_TTL_MS, lockSeats } from '../../core/lock.js';
+import { usageError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
 import { printConflicts } from '../conflicts.js';
 import { plural, safe } from '../output.js';
@@ -42,11 +43,16 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
     )
     .action(async (event: string, seats: string[], options: LockCommandOptions, command: Command) => {
       const out = outputFor(command);
-      const result = await withCommandDatabase(command, {}, (db) =>
-        lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs: options.maxHold }).catch(
-          (error) => printConflicts(out, error),
-        ),
-      );
+      const maxHoldGiven = command.getOptionValueSource('maxHold') === 'cli';
+      const result = await withCommandDatabase(command, {}, (db) => {
+        if (maxHoldGiven && db.mapping.seats.lockedAt === null) {
+          throw usageError("--max-hold needs the hold's start, and this mapping has no such column (seats.lockedAt)");
+        }
+        const maxHoldMs = maxHoldGiven || db.mapping.seats.lockedAt !== null ? options.maxHold : undefined;
+        return lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs }).catch((error) =>
+          printConflicts(out, error),
+        );
+      });
       if (out.json) {
         for (const seat of result.seats) {
           await out.record({
@@ -56,7 +62,7 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
             seat: seat.seat,
             lockedBy: result.user,
             lockedUntil: seat.lockedUntil.toISOString(),
-            lockedAt: seat.lockedAt.toISOString(),
+            lockedAt: seat.lockedAt?.toISOString() ?? null,
             lockToken: seat.lockToken,
             renewed: seat.renewed,
             capped: seat.capped,
@@ -79,7 +85,7 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
       if (capped.length > 0) {
         out.note(
           out.errStyle.yellow(
-            `note: ${capped.map((s) => safe(s.seat)).join(', ')} reached the hold cap: held since ${whenWithRelative(capped[0]!.lockedAt, result.now)}, so the lock ends earlier than --ttl asked`,
+            `note: ${capped.map((s) => safe(s.seat)).join(', ')} reached the hold cap: held since ${whenWithRelative(capped[0]!.lockedAt!, result.now)}, so the lock ends earlier than --ttl asked`,
           ),
         );
       }

@@ -125,7 +125,7 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
 async function watch(command: Command, out: Output, options: ReleaseCommandOptions): Promise<void> {
   const { format } = await import('date-fns/format');
   const stamp = () => format(new Date(), 'yyyy-MM-dd HH:mm:ss');
-  const db = await openDatabase(databaseOptions(command));
+  const db = await openDatabase(await databaseOptions(command));
   let failures = 0;
   try {
     while (!stopSignal.aborted) {

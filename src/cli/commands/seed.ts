@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { seedDemo, seedSynthetic } from '../../core/seed.js';
+import { assertSeedable, seedDemo, seedSynthetic } from '../../core/seed.js';
 import { migrate } from '../../db/schema.js';
 import { usageError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
@@ -48,6 +48,7 @@ Re-running restores the same state. Synthetic events replace events of the same 
         throw usageError('a synthetic seed needs both --events and --seats-per-event');
       }
       await withCommandDatabase(command, { create: true }, async (db) => {
+        assertSeedable(db);
         await migrate(db);
         if (!synthetic) {
           const demo = await seedDemo(db, { reset: options.reset });

@@ -1,0 +1,87 @@
+import type Database from 'better-sqlite3';
+import type { Knex } from 'knex';
+import type pg from 'pg';
+
+/**
+ * A statement with named parameters, written once for the engine: `$1`… on
+ * PostgreSQL, `@name` on SQLite. seatctl's statements are run on the driver's
+ * own connection (Knex still owns the pool and the transactions), so a literal
+ * in the SQL can never be taken for a placeholder, and SQLite prepares each
+ * statement once per connection.
+ */
+export interface Statement {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly text: string;
+  /** Parameter names: PostgreSQL's $k is params[k - 1]; SQLite binds by name. */
+  readonly params: readonly string[];
+}
+
+export type Params = Record<string, unknown>;
+
+/** Builds a statement; `param(name)` writes the engine's placeholder for a named parameter. */
+export function statement(
+  engine: 'sqlite' | 'postgres',
+  build: (param: (name: string) => string) => string,
+): Statement {
+  const params: string[] = [];
+  const param = (name: string) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new TypeError(`bad parameter name ${name}`);
+    let index = params.indexOf(name);
+    if (index === -1) index = params.push(name) - 1;
+    return engine === 'postgres' ? `$${index + 1}` : `@${name}`;
+  };
+  const text = build(param);
+  return { engine, text, params };
+}
+
+export type Connection = Database.Database | pg.ClientBase;
+
+/** Runs a statement on a connection; returns its rows (none for a write without RETURNING). */
+export async function runStatement<Row = Record<string, unknown>>(
+  conn: Connection,
+  stmt: Statement,
+  values: Params,
+): Promise<Row[]> {
+  if (stmt.engine === 'postgres') {
+    const result = await (conn as pg.ClientBase).query({ text: stmt.text, values: stmt.params.map((name) => values[name]) });
+    return result.rows as Row[];
+  }
+  const prepared = prepare(conn as Database.Database, stmt.text);
+  const args: Record<string, unknown> = {};
+  for (const name of stmt.params) args[name] = sqliteValue(values[name]);
+  if (prepared.reader) return prepared.all(args) as Row[];
+  prepared.run(args);
+  return [];
+}
+
+/** better-sqlite3 binds numbers, strings, bigints, buffers and null; seatctl's instants are numbers there. */
+function sqliteValue(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.getTime();
+  return value;
+}
+
+const preparedStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+/** A SQLite statement prepared once per connection. */
+export function prepare(conn: Database.Database, text: string): Database.Statement {
+  let cache = preparedStatements.get(conn);
+  if (cache === undefined) preparedStatements.set(conn, (cache = new Map()));
+  let prepared = cache.get(text);
+  if (prepared === undefined) cache.set(text, (prepared = conn.prepare(text)));
+  return prepared;
+}
+
+/**
+ * The driver connection behind a Knex instance or transaction, for `work`.
+ * Inside a transaction it is the transaction's own connection.
+ */
+export async function withConnection<T>(knex: Knex | Knex.Transaction, work: (conn: Connection) => Promise<T>): Promise<T> {
+  const conn = (await knex.client.acquireConnection()) as Connection;
+  try {
+    return await work(conn);
+  } finally {
+    await knex.client.releaseConnection(conn);
+  }
+}
