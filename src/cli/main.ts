@@ -2,6 +2,7 @@ import { Chalk } from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, SeatctlError } from '../errors.js';
 import { registerBook } from './commands/book.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerHistory } from './commands/history.js';
 import { registerListLocked } from './commands/list-locked.js';
 import { registerLock } from './commands/lock.js';
@@ -84,6 +85,7 @@ ${DATABASE_HELP}`,
     registerStats,
     registerSeed,
     registerMigrate,
+    registerDoctor,
   ]) {
     register(program);
   }

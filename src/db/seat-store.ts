@@ -221,7 +221,8 @@ export class SeatStore {
   }
 
   private tokenRead(alias = 's'): string {
-    return this.col.token === null ? 'NULL' : `${alias}.${this.col.token}`;
+    // Typed, so a CTE that carries it can still be inserted into an integer column.
+    return this.col.token === null ? 'CAST(NULL AS integer)' : `${alias}.${this.col.token}`;
   }
 
   private lockedAtRead(alias = 's'): string {

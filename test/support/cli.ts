@@ -16,6 +16,8 @@ export interface CliOptions {
   cwd?: string;
   input?: string;
   timeoutMs?: number;
+  /** Sends SIGTERM once stdout so far satisfies this (a --watch that has done what the test waits for). */
+  stopWhen?: (stdout: string) => boolean;
 }
 
 /** The environment a spawned seatctl sees: the runner's, minus whatever would change its output. */
@@ -39,7 +41,14 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    let stopping = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (!stopping && options.stopWhen?.(stdout)) {
+        stopping = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timeoutMs = options.timeoutMs ?? 30_000;
     const timer = setTimeout(() => {
