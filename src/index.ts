@@ -4,6 +4,18 @@
 export { openDatabase, withDatabase, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './db/open.js';
 export type { DatabaseOptions, SeatDatabase } from './db/open.js';
 export { parseDatabaseUrl } from './db/url.js';
+export { findConfig, CONFIG_FILES } from './mapping/find-config.js';
+export type { FindConfigOptions, FoundConfig } from './mapping/find-config.js';
+export { parseConfig } from './mapping/config.js';
+export type { SeatctlConfig } from './mapping/config.js';
+export { resolveMapping, defaultMapping } from './mapping/mapping.js';
+export type { SeatMapping } from './mapping/mapping.js';
+export { PRESET_NAMES } from './mapping/presets.js';
+export type { PresetName } from './mapping/presets.js';
+export { INSTANT_STORAGES } from './mapping/instant-storage.js';
+export type { InstantStorage } from './mapping/instant-storage.js';
+export { doctor } from './core/doctor.js';
+export type { DoctorReport, Finding, IndexAdvice } from './core/doctor.js';
 export type { DatabaseTarget, SqliteTarget, PostgresTarget } from './db/url.js';
 export { migrate, ensureSchema, MIGRATION_NAMES } from './db/schema.js';
 export type { MigrateResult } from './db/schema.js';

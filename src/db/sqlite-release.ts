@@ -42,9 +42,12 @@ export function releaseBatchSqlite(knex: Knex, store: SeatStore, scope: ReleaseS
   );
   const release = store.statementFor(
     'release:seats',
-    (p) => `UPDATE ${parts.seats} SET ${parts.clear(SQLITE_NOW)}
-      WHERE ${parts.status} = ${parts.locked} AND ${parts.expiredBefore(cutoff(p))}
-        AND ${parts.id} IN (SELECT seat_id FROM ${parts.history} WHERE id BETWEEN ${p('first')} AND ${p('last')})`,
+    // Found by id: nothing can change between the two statements under the
+    // write lock, and a condition on the expiry would tempt the planner to walk
+    // every locked seat through an index on it, once per batch.
+    () => `UPDATE ${parts.seats} SET ${parts.clear(SQLITE_NOW)}
+      WHERE ${parts.status} = ${parts.locked}
+        AND ${parts.id} IN (SELECT seat_id FROM ${parts.history} WHERE id BETWEEN @first AND @last)`,
   );
   return knex.transaction(async (trx) => {
     const conn: Database.Database = await trx.client.acquireConnection();
@@ -70,7 +73,7 @@ export function releaseBatchSqlite(knex: Knex, store: SeatStore, scope: ReleaseS
         releasedAt: new Date(row[7]),
       };
     }
-    prepare(conn, release.text).run({ grace: scope.graceMs, first, last });
+    prepare(conn, release.text).run({ first, last });
     return released;
   });
 }
