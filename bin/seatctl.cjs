@@ -2,31 +2,24 @@
 'use strict';
 // The shebang caps V8's young generation at 8 MB (Node's default lets it grow
 // to 48 MB): a release of a million locks then peaks near 80 MB instead of 150.
-// Loads the bundled CLI (dist/cli.cjs) with a V8 code cache next to it, so a
-// cron run every minute doesn't pay to compile seatctl and its dependencies
-// again. The cache is written on the first run (and by `npm run build`); a
-// cache that doesn't match this Node is ignored and rewritten if possible.
-const { readFileSync, renameSync, writeFileSync } = require('node:fs');
+// Loads the bundled CLI (dist/cli.cjs) with the V8 code cache `npm run build`
+// made beside it (scripts/warm-code-cache.cjs, under these same flags: V8
+// rejects a cache made under others), so a cron run every minute doesn't pay
+// to compile seatctl and its dependencies again. A cache this Node rejects is
+// ignored; nothing is ever written into the install directory at run time.
+const { readFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
 const { Script } = require('node:vm');
 
 const filename = join(__dirname, '..', 'dist', 'cli.cjs');
-const cacheFile = `${filename}.cache`;
 let cachedData;
 try {
-  cachedData = readFileSync(cacheFile);
+  cachedData = readFileSync(`${filename}.cache`);
 } catch {}
 const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
-if (cachedData === undefined || script.cachedDataRejected) {
-  process.once('beforeExit', () => {
-    try {
-      // Written whole, then renamed: a run reading it meanwhile sees the old file or the new one.
-      const partial = `${cacheFile}.${process.pid}`;
-      writeFileSync(partial, script.createCachedData());
-      renameSync(partial, cacheFile);
-    } catch {} // a read-only install: run without the cache
-  });
+if (process.env.SEATCTL_CODE_CACHE_REPORT) {
+  process.stderr.write(`code cache: ${cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted'}\n`);
 }
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, Module.createRequire(filename), cli, filename, dirname(filename));

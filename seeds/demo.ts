@@ -12,16 +12,33 @@ export const DEMO_BOOKED = ['C1', 'C2', 'C3', 'C4', 'C5'];
 
 const MINUTE = 60_000;
 
-/** Replaces the demo event, its seats and its history with the demo state, timed against the database clock. */
+/** The demo event's id, so the help's examples (`seatctl lock 1 B7 …`) keep working after any re-seed. */
+export const DEMO_EVENT_ID = 1;
+
+/**
+ * Replaces the demo event's seats and history with the demo state, timed
+ * against the database clock, and clears the release heartbeat with the
+ * history it summarised. The event keeps its id (1 on a new database).
+ */
 export async function seed(trx: Knex.Transaction, engine: Engine): Promise<void> {
   const existing = await trx('events').where('name', DEMO_EVENT).first('id');
+  let eventId: number;
   if (existing) {
-    await trx('release_history').where('event_id', existing.id).delete();
-    await trx('seats').where('event_id', existing.id).delete();
-    await trx('events').where('id', existing.id).delete();
+    eventId = Number(existing.id);
+    await trx('release_history').where('event_id', eventId).delete();
+    await trx('seats').where('event_id', eventId).delete();
+  } else {
+    const taken = await trx('events').where('id', DEMO_EVENT_ID).first('id');
+    const [event] = await trx('events')
+      .insert(taken ? { name: DEMO_EVENT } : { id: DEMO_EVENT_ID, name: DEMO_EVENT })
+      .returning('id');
+    eventId = Number((event as { id: number }).id);
+    // An id given explicitly leaves PostgreSQL's sequence behind: move it past every id in use.
+    if (engine.name === 'postgres') {
+      await trx.raw(`SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT MAX(id) FROM events))`);
+    }
   }
-  const [event] = await trx('events').insert({ name: DEMO_EVENT }).returning('id');
-  const eventId = (event as { id: number }).id;
+  await trx('release_runs').delete();
   const at = (offsetMs: number) => trx.raw(engine.addMs(engine.now, '?'), [offsetMs]);
 
   const seats = DEMO_ROWS.flatMap((row) =>

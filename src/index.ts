@@ -30,7 +30,7 @@ export { unlockSeats } from './core/unlock.js';
 export type { UnlockOptions, UnlockResult, UnlockedSeat } from './core/unlock.js';
 export { listLocked, listLockedPages } from './core/list.js';
 export type { ListLockedOptions, LockedPage, LockedSeatRow } from './core/list.js';
-export { history } from './core/history.js';
+export { history, countHistory } from './core/history.js';
 export type { HistoryEntry, HistoryOptions, ReleaseReason } from './core/history.js';
 export { stats, availableSeats, DEFAULT_STALE_AFTER_MS } from './core/stats.js';
 export type { StatsOptions, StatsReport, EventStats, ReleaseRun, AvailableSeats } from './core/stats.js';

@@ -1,6 +1,6 @@
 import { Chalk } from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES, SeatctlError } from '../errors.js';
+import { EXIT_CODES, SeatctlError, usageError } from '../errors.js';
 import { registerBook } from './commands/book.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerHistory } from './commands/history.js';
@@ -17,16 +17,39 @@ import { durationArg } from './parse.js';
 
 export const VERSION = '0.1.0';
 
-const EXIT_CODES_HELP = `
-Exit codes:
-  0    success (also when there was nothing to release)
-  1    unexpected failure
-  2    bad usage or input (unknown option, bad duration, unknown event or seat)
-  3    conflict: the request was refused and nothing changed
-  4    database unavailable (can't open or connect, busy past the timeout): try again later
-  5    database not set up, or set up by a newer seatctl: run seatctl migrate
-  6    stats --check: expired locks are waiting and no release ran recently
-  130  interrupted (Ctrl-C); 143 on SIGTERM`;
+const EXIT_CODE_LINES: Record<number, string> = {
+  0: '0    success (also when there was nothing to release)',
+  1: '1    unexpected failure',
+  2: '2    bad usage or input (unknown option, bad duration, unknown event, seat or user, a bad config)',
+  3: '3    conflict: the request was refused and nothing changed',
+  4: "4    database unavailable (can't open or connect, busy past the timeout): try again later",
+  5: '5    database not set up (run seatctl migrate), not a seatctl database, or the mapping does not fit it',
+  6: '6    --check: expired locks are waiting and no release ran recently',
+  130: '130  interrupted (Ctrl-C); 143 on SIGTERM',
+};
+
+/** The exit codes each command can end with (every one can end 0, 1, 2, 4 and 5). */
+const COMMAND_EXIT_CODES: Record<string, number[]> = {
+  'release-expired-locks': [130],
+  'list-locked': [],
+  lock: [3],
+  book: [3],
+  unlock: [3],
+  history: [],
+  stats: [6],
+  seed: [130],
+  migrate: [],
+  doctor: [],
+};
+
+function exitCodesHelp(codes: number[]): string {
+  return `\nExit codes:\n${[0, 1, 2, 3, 4, 5, 6, 130]
+    .filter((code) => code < 3 || code === 4 || code === 5 || codes.includes(code))
+    .map((code) => `  ${EXIT_CODE_LINES[code]}`)
+    .join('\n')}`;
+}
+
+const EXIT_CODES_HELP = exitCodesHelp([3, 6, 130]);
 
 const DATABASE_HELP = `
 Database: --db, else $DATABASE_URL, else ./seatctl.db. Accepted: a file path,
@@ -71,10 +94,12 @@ ${EXIT_CODES_HELP}
 ${DATABASE_HELP}`,
     );
 
-  // Set before the commands are added: they copy their parent's output settings.
+  // Set before the commands are added: they copy their parent's output and help settings.
   program.configureOutput({
     outputError: (message, write) => write(oneLine(message)),
   });
+  // Each command's help lists the global options too (--db, --config…): how to pick the database.
+  program.configureHelp({ showGlobalOptions: true });
   for (const register of [
     registerReleaseExpiredLocks,
     registerListLocked,
@@ -95,7 +120,7 @@ ${DATABASE_HELP}`,
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();
-    command.addHelpText('after', EXIT_CODES_HELP);
+    command.addHelpText('after', exitCodesHelp(COMMAND_EXIT_CODES[command.name()] ?? [3, 6, 130]));
   }
   return program;
 }
@@ -113,6 +138,11 @@ function oneLine(message: string): string {
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
+    // `seatctl help <command>`: commander shows the whole help for a name it doesn't know.
+    const [first, second] = argv.slice(2);
+    if (first === 'help' && second !== undefined && !program.commands.some((c) => c.name() === second)) {
+      throw usageError(`unknown command '${second}' (see seatctl --help)`);
+    }
     await program.parseAsync(argv);
     return 0;
   } catch (error) {

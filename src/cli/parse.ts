@@ -33,6 +33,17 @@ export function countArg(text: string): number {
   return value;
 }
 
+/** A whole number within a range, checked where the other malformed values are, so every message reads alike. */
+export function countInRange(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = /^\s*-?\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`It must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}.`);
+    }
+    return value;
+  };
+}
+
 const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** `--since`: a duration back from now (`2h`), or an ISO 8601 instant (local time without a zone). */

@@ -1,6 +1,6 @@
 // date-fns is loaded only by commands that print times (release reports don't).
 import { format } from 'date-fns/format';
-import { formatDistanceStrict } from 'date-fns/formatDistanceStrict';
+import { spoken } from './durations.js';
 
 /** Local wall-clock time; with the date when it isn't today's. */
 export function clockTime(date: Date, now: Date): string {
@@ -9,7 +9,8 @@ export function clockTime(date: Date, now: Date): string {
 
 /** "in 5 minutes" / "12 minutes ago", judged against the database clock. */
 export function relativeTime(date: Date, now: Date): string {
-  return formatDistanceStrict(date, now, { addSuffix: true });
+  const ms = date.getTime() - now.getTime();
+  return ms >= 0 ? `in ${spoken(ms)}` : `${spoken(ms)} ago`;
 }
 
 /** "14:05:03, in 5 minutes" */

@@ -29,6 +29,21 @@ export interface HistoryEntry extends Omit<HistoryRow, 'event'> {
 
 export const MAX_HISTORY_LIMIT = 1_000_000;
 
+/** How many releases the history holds that match these options (the limit aside). */
+export async function countHistory(db: SeatDatabase, options: Omit<HistoryOptions, 'limit'> = {}): Promise<number> {
+  if (options.user !== undefined) checkUser(options.user);
+  return withSeats(db, async (store) => {
+    const event = await optionalEvent(store, options.event);
+    return store.historyCount({
+      eventId: event?.id,
+      seat: options.seat,
+      user: options.user,
+      since: options.since,
+      withinMs: options.withinMs,
+    });
+  });
+}
+
 /** The release history, newest first. */
 export async function history(db: SeatDatabase, options: HistoryOptions = {}): Promise<HistoryEntry[]> {
   const limit = options.limit ?? 100;

@@ -15,6 +15,8 @@ export interface UnlockedSeat {
   /** Who held the lock that was released. */
   lockedBy: string;
   lockedUntil: Date;
+  /** The token of the lock that was released; null where the mapping has no lock token. */
+  lockToken: number | null;
   releasedAt: Date;
 }
 

@@ -16,6 +16,7 @@ export function createPostgresKnex(target: PostgresTarget, options: PostgresOpti
     connection: {
       host: target.host,
       port: target.port,
+      ...(target.options === undefined ? {} : { options: target.options }),
       user: target.user,
       password: target.password,
       database: target.database,
@@ -91,7 +92,7 @@ function translatePostgresError(
 ): SeatctlError | undefined {
   const { code, name, message } = (error ?? {}) as { code?: string; name?: string; message?: string };
   const cannotConnect = (reason: string) =>
-    new SeatctlError('unavailable', `cannot connect to PostgreSQL at ${target.host}:${target.port}: ${reason}`, {
+    new SeatctlError('unavailable', `cannot connect to PostgreSQL at ${whereOf(target)}: ${reason}`, {
       cause: error,
     });
   const seconds = `${options.connectTimeoutMs / 1000} s`;
@@ -124,6 +125,14 @@ function translatePostgresError(
     return new SeatctlError('schema', 'the database is not set up for seatctl: run seatctl migrate', { cause: error });
   }
   return undefined;
+}
+
+/** Where the server is, as the driver will look for it: what the URL leaves out, it takes from PGHOST and PGPORT. */
+function whereOf(target: PostgresTarget): string {
+  if (target.host !== undefined) return target.where;
+  const host = process.env.PGHOST || 'localhost';
+  const port = target.port ?? (Number(process.env.PGPORT) || 5432);
+  return host.startsWith('/') ? `${host} (Unix socket)` : `${host}:${port}`;
 }
 
 /** The server's own sentence, without the SQL Knex may have put in front of it. */

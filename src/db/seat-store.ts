@@ -499,7 +499,7 @@ export class SeatStore {
   async unlock(
     trx: Knex.Transaction,
     request: { eventId: number; seats: readonly string[]; user: string | null },
-  ): Promise<Array<{ seat: string; lockedBy: string; lockedUntil: Date; releasedAt: Date }>> {
+  ): Promise<Array<{ seat: string; lockedBy: string; lockedUntil: Date; lockToken: number | null; releasedAt: Date }>> {
     const byUser = request.user !== null;
     const logged = this.statementFor(`unlock:log:${byUser}`, (p) => {
       const holder = byUser ? ` AND ${this.s(this.col.holder)} = ${this.holderValue(p('user'))}` : '';
@@ -509,7 +509,7 @@ export class SeatStore {
         FROM ${this.t.seats} s${this.holderJoin()}
         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
           AND ${this.s(this.col.status)} = ${this.lit.locked}${holder}
-        RETURNING seat_number, locked_by, locked_until, released_at`;
+        RETURNING seat_number, locked_by, locked_until, lock_token, released_at`;
     });
     const release = this.statementFor(`unlock:release:${byUser}`, (p) => {
       const holder = byUser ? ` AND ${this.col.holder} = ${this.holderValue(p('user'))}` : '';
@@ -524,6 +524,7 @@ export class SeatStore {
       seat: String(row.seat_number),
       lockedBy: String(row.locked_by),
       lockedUntil: this.instant(row.locked_until),
+      lockToken: row.lock_token == null ? null : Number(row.lock_token),
       releasedAt: this.instant(row.released_at),
     }));
   }
@@ -716,32 +717,42 @@ export class SeatStore {
 
   // --- seatctl's own tables ---------------------------------------------------------
 
-  async history(filter: HistoryFilter): Promise<HistoryRow[]> {
-    const key = `history:${filter.eventId !== undefined}:${filter.seat !== undefined}:${filter.user !== undefined}:${filter.since !== undefined}:${filter.withinMs !== undefined}`;
-    const stmt = this.statementFor(key, (p) => {
-      const e = this.mapping.events;
-      const name = e === null ? 'NULL' : `e.${this.quote(e.name)}`;
-      const join = e === null ? '' : ` LEFT JOIN ${this.t.events} e ON e.${this.quote(e.id)} = h.event_id`;
-      const where = [
-        filter.eventId === undefined ? null : `h.event_id = ${p('eventId')}`,
-        filter.seat === undefined ? null : `h.seat_number = ${p('seat')}`,
-        filter.user === undefined ? null : `h.locked_by = ${p('user')}`,
-        filter.since === undefined ? null : `h.released_at >= ${this.at(p('since'))}`,
-        filter.withinMs === undefined ? null : `h.released_at >= ${this.engine.addMs(this.engine.now, `-${this.int(p('within'))}`)}`,
-      ].filter((clause) => clause !== null);
-      return `SELECT h.id, ${name} AS event, h.event_id, h.seat_number, h.locked_by, h.locked_until, h.lock_token, h.released_at, h.reason
-        FROM ${this.t.history} h${join}
-        ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-        ORDER BY h.released_at DESC, h.id DESC LIMIT ${this.int(p('limit'))}`;
-    });
-    const rows = await this.rows<Record<string, unknown>>(this.knex, stmt, {
-      limit: filter.limit,
+  private historyWhere(filter: Omit<HistoryFilter, 'limit'>, p: (name: string) => string): string {
+    const where = [
+      filter.eventId === undefined ? null : `h.event_id = ${p('eventId')}`,
+      filter.seat === undefined ? null : `h.seat_number = ${p('seat')}`,
+      filter.user === undefined ? null : `h.locked_by = ${p('user')}`,
+      filter.since === undefined ? null : `h.released_at >= ${this.at(p('since'))}`,
+      filter.withinMs === undefined ? null : `h.released_at >= ${this.engine.addMs(this.engine.now, `-${this.int(p('within'))}`)}`,
+    ].filter((clause) => clause !== null);
+    return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+  }
+
+  private historyValues(filter: Omit<HistoryFilter, 'limit'>): Params {
+    return {
       ...(filter.eventId === undefined ? {} : { eventId: filter.eventId }),
       ...(filter.seat === undefined ? {} : { seat: filter.seat }),
       ...(filter.user === undefined ? {} : { user: filter.user }),
       ...(filter.since === undefined ? {} : { since: this.engine.bindInstant(filter.since) }),
       ...(filter.withinMs === undefined ? {} : { within: filter.withinMs }),
+    };
+  }
+
+  private historyKey(filter: Omit<HistoryFilter, 'limit'>): string {
+    return [filter.eventId, filter.seat, filter.user, filter.since, filter.withinMs].map((v) => v !== undefined).join(':');
+  }
+
+  async history(filter: HistoryFilter): Promise<HistoryRow[]> {
+    const stmt = this.statementFor(`history:${this.historyKey(filter)}`, (p) => {
+      const e = this.mapping.events;
+      const name = e === null ? 'NULL' : `e.${this.quote(e.name)}`;
+      const join = e === null ? '' : ` LEFT JOIN ${this.t.events} e ON e.${this.quote(e.id)} = h.event_id`;
+      return `SELECT h.id, ${name} AS event, h.event_id, h.seat_number, h.locked_by, h.locked_until, h.lock_token, h.released_at, h.reason
+        FROM ${this.t.history} h${join}
+        ${this.historyWhere(filter, p)}
+        ORDER BY h.released_at DESC, h.id DESC LIMIT ${this.int(p('limit'))}`;
     });
+    const rows = await this.rows<Record<string, unknown>>(this.knex, stmt, { limit: filter.limit, ...this.historyValues(filter) });
     return rows.map((row) => ({
       id: Number(row.id),
       event: row.event == null ? null : String(row.event),
@@ -753,6 +764,16 @@ export class SeatStore {
       releasedAt: this.instant(row.released_at),
       reason: row.reason as HistoryRow['reason'],
     }));
+  }
+
+  /** How many history rows the filter matches, however many a limit shows. */
+  async historyCount(filter: Omit<HistoryFilter, 'limit'>): Promise<number> {
+    const stmt = this.statementFor(
+      `historyCount:${this.historyKey(filter)}`,
+      (p) => `SELECT COUNT(*) AS n FROM ${this.t.history} h ${this.historyWhere(filter, p)}`,
+    );
+    const [row] = await this.rows<{ n: unknown }>(this.knex, stmt, this.historyValues(filter));
+    return Number(row?.n ?? 0);
   }
 
   /** The heartbeat `stats` reads: this host's last finished release run. */

@@ -14,8 +14,14 @@ export interface SqliteTarget {
 
 export interface PostgresTarget {
   engine: 'postgres';
-  host: string;
-  port: number;
+  /** A host name, or a Unix socket directory (`/var/run/postgresql`); unset: the driver's default (PGHOST, else localhost). */
+  host?: string;
+  /** Unset: PGPORT, else 5432. */
+  port?: number;
+  /** libpq's `options`: `-c search_path=tickets -c statement_timeout=5s`, sent at connection start. */
+  options?: string;
+  /** Where messages say the server is: host:port, or the socket directory. */
+  where: string;
   user?: string;
   password?: string;
   database?: string;
@@ -82,7 +88,8 @@ function sqliteTarget(path: string, cwd: string): SqliteTarget {
 function postgresTarget(url: string): PostgresTarget {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq takes `postgres://user@/db?host=/socket/dir`; WHATWG URLs refuse a user without a host.
+    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i, `$1${NO_HOST}`));
   } catch {
     throw malformed('it is not a valid URL; percent-encode @ / # % : in the user name and password');
   }
@@ -99,26 +106,33 @@ function postgresTarget(url: string): PostgresTarget {
     throw malformed('it has a broken percent-encoding');
   }
   if (database?.includes('/')) throw malformed("the database name contains '/'");
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw malformed('it has no host');
-  const port = parsed.port === '' ? 5432 : Number(parsed.port);
+  // As libpq: what the URL leaves out comes from PGHOST, PGPORT, PGUSER,
+  // PGPASSWORD and PGDATABASE, which the driver reads itself.
+  let host: string | undefined = parsed.hostname === NO_HOST ? undefined : parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
+  let port = parsed.port === '' ? undefined : Number(parsed.port);
 
-  const target: PostgresTarget = {
-    engine: 'postgres',
-    host,
-    port,
-    user,
-    password,
-    database,
-    display: `postgres://${user === undefined ? '' : `${encodeURIComponent(user)}@`}${parsed.host}/${database ?? ''}`,
-  };
+  const target: PostgresTarget = { engine: 'postgres', user, password, database, where: '', display: '' };
   for (const [key, value] of parsed.searchParams) {
     if (key === 'sslmode') target.ssl = sslFor(value);
     else if (key === 'application_name') target.applicationName = value;
-    else throw malformed(`unsupported parameter '${key}' (supported: sslmode, application_name)`);
+    else if (key === 'options') target.options = value;
+    else if (key === 'host') host = value;
+    else if (key === 'port') {
+      if (!/^\d{1,5}$/.test(value)) throw malformed(`the port '${value}' is not a number`);
+      port = Number(value);
+    } else {
+      throw malformed(`unsupported parameter '${key}' (supported: sslmode, application_name, options, host, port)`);
+    }
   }
+  target.host = host;
+  target.port = port;
+  const hostShown = host === undefined ? '' : host.startsWith('/') ? '' : host.includes(':') ? `[${host}]` : host;
+  target.where = host?.startsWith('/') ? `${host} (Unix socket)` : `${host ?? 'localhost'}:${port ?? 5432}`;
+  target.display = `postgres://${user === undefined ? '' : `${encodeURIComponent(user)}@`}${hostShown}${port === undefined || host?.startsWith('/') ? '' : `:${port}`}/${database ?? ''}${host?.startsWith('/') ? `?host=${host}` : ''}`;
   return target;
 }
+
+const NO_HOST = 'seatctl-no-host.invalid';
 
 function sslFor(mode: string): PostgresTarget['ssl'] {
   switch (mode) {

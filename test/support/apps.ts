@@ -1,7 +1,7 @@
 // The real apps under test/apps (Django from Debian's python3-django, Rails from
 // ruby-activerecord): they create their databases, write through their ORMs and
 // read back. Every call spawns the app once and parses its one JSON document.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,16 +11,30 @@ import { tempDir } from './engines.js';
 
 export type AppName = 'django' | 'rails';
 
-const APPS: Record<AppName, { interpreter: string; script: string }> = {
-  django: { interpreter: '/usr/bin/python3', script: fileURLToPath(new URL('../apps/django/app.py', import.meta.url)) },
-  rails: { interpreter: '/usr/bin/ruby', script: fileURLToPath(new URL('../apps/rails/app.rb', import.meta.url)) },
+const APPS: Record<AppName, { interpreter: string; script: string; probe: string[]; packages: string }> = {
+  django: {
+    interpreter: '/usr/bin/python3',
+    script: fileURLToPath(new URL('../apps/django/app.py', import.meta.url)),
+    probe: ['-c', 'import django, psycopg2'],
+    packages: 'python3-django python3-psycopg2',
+  },
+  rails: {
+    interpreter: '/usr/bin/ruby',
+    script: fileURLToPath(new URL('../apps/rails/app.rb', import.meta.url)),
+    probe: ['-e', 'require "active_record"; require "sqlite3"; require "pg"'],
+    packages: 'ruby-activerecord ruby-sqlite3 ruby-pg',
+  },
 };
 
 /** Why an app can't run here, or null. Under CI=true a missing framework is a failure, not a skip. */
 export function appSkipReason(app: AppName): string | null {
-  const { interpreter } = APPS[app];
-  if (!existsSync(interpreter)) return `${interpreter} is not installed`;
-  return null;
+  const { interpreter, probe, packages } = APPS[app];
+  const missing =
+    !existsSync(interpreter) || spawnSync(interpreter, probe, { stdio: 'ignore', timeout: 30_000 }).status !== 0;
+  if (!missing) return null;
+  const reason = `${app} is not installed for ${interpreter} (Debian: apt-get install ${packages})`;
+  if (process.env.CI === 'true') throw new Error(`CI must run the ${app} tests, but ${reason}`);
+  return reason;
 }
 
 /** The app's URL form for a database: sqlite:///abs/path or the PostgreSQL URL as is. */

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { history } from '../../core/history.js';
+import { countHistory, history, type HistoryOptions } from '../../core/history.js';
 import { outputFor, withCommandDatabase } from '../context.js';
 import { jsonLine, safe, Table } from '../output.js';
 import { countArg, sinceArg } from '../parse.js';
@@ -37,16 +37,19 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
     .action(async (options: HistoryCommandOptions, command: Command) => {
       const out = outputFor(command);
       const since = options.since;
-      const entries = await withCommandDatabase(command, {}, (db) =>
-        history(db, {
-          event: options.event,
-          seat: options.seat,
-          user: options.user,
-          limit: options.limit,
-          since: since && 'at' in since ? since.at : undefined,
-          withinMs: since && 'agoMs' in since ? since.agoMs : undefined,
-        }),
-      );
+      const filter: HistoryOptions = {
+        event: options.event,
+        seat: options.seat,
+        user: options.user,
+        since: since && 'at' in since ? since.at : undefined,
+        withinMs: since && 'agoMs' in since ? since.agoMs : undefined,
+      };
+      const { entries, total } = await withCommandDatabase(command, {}, async (db) => {
+        const entries = await history(db, { ...filter, limit: options.limit });
+        // A full page may be cut short by --limit: say how many there are.
+        const total = entries.length < options.limit ? entries.length : await countHistory(db, filter);
+        return { entries, total };
+      });
       if (out.json) {
         await out.write(
           entries
@@ -67,6 +70,7 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
             )
             .join(''),
         );
+        await out.record({ type: 'summary', shown: entries.length, total });
         return;
       }
       if (entries.length === 0) {
@@ -85,5 +89,10 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
       ]);
       const header = ['RELEASED AT', 'EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', 'REASON'];
       await out.write(new Table(header, rows).render(out.style.bold, rows));
+      if (total > entries.length) {
+        await out.line(
+          `showing the newest ${entries.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} releases (--limit to see more)`,
+        );
+      }
     });
 }

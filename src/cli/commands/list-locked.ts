@@ -54,7 +54,7 @@ Examples:
           }));
           if (table === undefined && rows.length > 0) {
             table = new Table(
-              ['EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', ''],
+              ['EVENT', 'SEAT', 'LOCKED BY', 'LOCKED UNTIL', 'STATE'],
               rows.map((row) => row.cells),
             );
             await out.line(out.style.bold(table.format(table.header)));
@@ -93,6 +93,8 @@ async function printCount(out: Output, counts: { expired: number; active: number
   } else if (total === 0) {
     await out.line('No locked seats');
   } else {
-    await out.line(`${plural(total, 'locked seat')}: ${counts.expired} expired, ${counts.active} active`);
+    await out.line(
+      `${plural(total, 'locked seat')}: ${counts.expired.toLocaleString('en-US')} expired, ${counts.active.toLocaleString('en-US')} active`,
+    );
   }
 }

@@ -76,10 +76,11 @@ seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
         result.seats[0]!.lockedUntil,
       );
       const renewed = result.seats.filter((seat) => seat.renewed).length;
+      const cut = result.seats.filter((seat) => seat.renewed && seat.capped).length;
       await out.line(
         out.style.green(
           `✔ Locked ${plural(result.seats.length, 'seat')} (${result.seats.map((s) => safe(s.seat)).join(', ')}) of ${safe(result.event.name)} for ${safe(result.user)}, until ${whenWithRelative(until, result.now)}`,
-        ) + (renewed > 0 ? ` (${renewed} renewed)` : ''),
+        ) + (renewed > 0 ? ` (${renewed} renewed${cut > 0 ? `, ${cut} only up to the hold cap` : ''})` : ''),
       );
       const capped = result.seats.filter((seat) => seat.capped);
       if (capped.length > 0) {

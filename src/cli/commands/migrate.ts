@@ -11,13 +11,14 @@ export function registerMigrate(program: Command): void {
     .description('Create the database, or bring its schema up to date (safe to repeat)')
     .option('--json', 'JSON Lines: one "migration" record per migration applied, then a "summary"')
     .option('--force-unlock', 'first free the migration lock a crashed migrate left behind')
+    .option('-q, --quiet', 'print nothing when the database is already up to date (pre-start scripts)')
     .option('--print-sql', "on an app's database: print the DDL of seatctl's own tables for a DBA to apply, change nothing")
     .addHelpText(
       'after',
       `
 Examples:
   $ seatctl migrate
-  $ seatctl migrate && seatctl release-expired-locks --quiet && exec node server.js   (pre-start)`,
+  $ seatctl migrate --quiet && seatctl release-expired-locks --quiet && exec node server.js   (pre-start)`,
     )
     .action(async (options: { forceUnlock?: boolean; printSql?: boolean }, command: Command) => {
       const out = outputFor(command);

@@ -3,17 +3,18 @@ import { Option, type Command } from 'commander';
 import {
   countExpiredLocks,
   DEFAULT_BATCH_SIZE,
+  MAX_BATCH_SIZE,
   releaseExpiredLocksInBatches,
   type ReleasedLock,
   type ReleaseSummary,
 } from '../../core/release.js';
 import { openDatabase, type SeatDatabase } from '../../db/open.js';
-import { SeatctlError } from '../../errors.js';
+import { SeatctlError, usageError } from '../../errors.js';
 import { databaseOptions, outputFor, withCommandDatabase } from '../context.js';
 import { collectGarbage } from '../heap.js';
 import { stopSignal } from '../interrupt.js';
 import { isoTime, jsonString, plural, redact, safe, type Output } from '../output.js';
-import { countArg, durationArg, durationOrZeroArg } from '../parse.js';
+import { countInRange, durationArg, durationOrZeroArg } from '../parse.js';
 import { progressBar } from '../progress.js';
 
 const GC_EVERY_LOCKS = 10_000;
@@ -39,10 +40,10 @@ export function registerReleaseExpiredLocks(program: Command): void {
     .option('--event <event>', 'only this event (exact name or id)')
     .option('--dry-run', 'show what would be released; change nothing')
     .option('-q, --quiet', 'print only the total, and nothing when nothing was released (for cron)')
-    .option('--json', 'JSON Lines: one "released" record per seat, then a "summary"')
+    .option('--json', 'JSON Lines: one "released" record per seat, then a "summary" (with --quiet: the summary only)')
     .addOption(
       new Option('--batch-size <n>', 'locks released per transaction (1-100000)')
-        .argParser(countArg)
+        .argParser(countInRange(1, MAX_BATCH_SIZE))
         .default(DEFAULT_BATCH_SIZE),
     )
     .addOption(
@@ -62,11 +63,14 @@ export function registerReleaseExpiredLocks(program: Command): void {
 Examples:
   $ seatctl release-expired-locks
   $ seatctl release-expired-locks --dry-run --event "Taylor Swift - Eras Tour"
-  * * * * * cd /srv/app && npx seatctl release-expired-locks --quiet      (crontab)
+  * * * * * cd /srv/app && ./node_modules/.bin/seatctl release-expired-locks --quiet   (crontab)
   $ seatctl release-expired-locks --watch --interval 30s --quiet         (a sweeper service)`,
     )
     .action(async (options: ReleaseCommandOptions, command: Command) => {
       const out = outputFor(command);
+      if (!options.watch && command.getOptionValueSource('interval') === 'cli') {
+        throw usageError('--interval only applies with --watch (a single release runs once)');
+      }
       if (options.watch) {
         await watch(command, out, options);
         return;
@@ -88,9 +92,13 @@ Examples:
 async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseCommandOptions): Promise<ReleaseSummary> {
   const dryRun = options.dryRun ?? false;
   const scope = { event: options.event, graceMs: options.grace };
-  const progress = process.stderr.isTTY
-    ? await progressBar('Releasing', await countExpiredLocks(db, scope))
-    : undefined;
+  // A bar and per-seat lines on one terminal would garble each other: the bar
+  // is drawn only when the lines go elsewhere (a file, a pipe) or there are none.
+  const linesOnTerminal = process.stdout.isTTY && !out.quiet && !out.json;
+  const progress =
+    process.stderr.isTTY && !linesOnTerminal
+      ? await progressBar('Releasing', await countExpiredLocks(db, scope))
+      : undefined;
   const batches = releaseExpiredLocksInBatches(db, {
     ...scope,
     batchSize: options.batchSize,
@@ -155,6 +163,7 @@ async function watch(command: Command, out: Output, options: ReleaseCommandOptio
 // what is the same for many lines (an event's name) is escaped once.
 async function printBatch(out: Output, locks: ReleasedLock[], dryRun: boolean): Promise<void> {
   let text = '';
+  if (out.json && out.quiet) return;
   if (out.json) {
     const type = dryRun ? '"would-release"' : '"released"';
     const events = new Map<number, string>();
@@ -189,16 +198,19 @@ function summaryRecord(summary: ReleaseSummary): Record<string, unknown> {
 }
 
 async function printSummary(out: Output, summary: ReleaseSummary): Promise<void> {
+  // --quiet keeps cron quiet: nothing at all when nothing was released, in either format.
+  if (out.quiet && summary.total === 0 && !summary.interrupted) return;
   if (out.json) {
     await out.record(summaryRecord(summary));
     return;
   }
-  if (summary.total === 0) {
-    if (!out.quiet) await out.line('No expired locks to release');
+  if (summary.total === 0 && !summary.interrupted) {
+    await out.line('No expired locks to release');
     return;
   }
   const label = summary.dryRun ? 'Total locks that would be released' : 'Total locks released';
-  await out.line(out.style.bold(`${label}: ${summary.total}`));
+  const interrupted = summary.interrupted ? ' (interrupted: the rest are left for the next run)' : '';
+  await out.line(out.style.bold(`${label}: ${summary.total.toLocaleString('en-US')}${interrupted}`));
 }
 
 /** The one timestamped line of a --watch cycle: only when it released something, or with --verbose. */

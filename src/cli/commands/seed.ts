@@ -17,6 +17,8 @@ interface SeedCommandOptions {
   reset?: boolean;
 }
 
+const n = (count: number) => count.toLocaleString('en-US');
+
 export function registerSeed(program: Command): void {
   const count = (flags: string, description: string) => new Option(flags, description).argParser(countArg);
   program
@@ -78,7 +80,7 @@ Re-running restores the same state. Synthetic events replace events of the same 
           await out.record({ type: 'summary', ...result, seconds: Math.round(seconds * 1000) / 1000 });
         } else {
           await out.line(
-            `Seeded ${plural(result.events, 'event')} × ${plural(options.seatsPerEvent!, 'seat')} = ${plural(result.seats, 'seat')}: ${result.expired} expired locks, ${result.active} active locks, ${result.booked} booked (${seconds.toFixed(1)} s)`,
+            `Seeded ${plural(result.seats, 'seat')} in ${plural(result.events, 'event')}: ${n(result.expired)} expired, ${n(result.active)} active, ${n(result.booked)} booked (${seconds.toFixed(1)} s)`,
           );
         }
       });

@@ -3,6 +3,7 @@ import { DEFAULT_STALE_AFTER_MS, stats, type StatsReport } from '../../core/stat
 import { SeatctlError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
 import { jsonLine, type Output, plural, safe, Table } from '../output.js';
+import { durationText, spoken } from '../durations.js';
 import { durationArg } from '../parse.js';
 
 interface StatsCommandOptions {
@@ -60,10 +61,11 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
   if (report.events.length === 0) {
     await out.line('No events');
   } else {
-    const header = ['EVENT', 'SEATS', 'AVAILABLE', 'LOCKED', 'EXPIRED', 'BOOKED'];
+    // Locks are active or expired, as list-locked counts them.
+    const header = ['EVENT', 'SEATS', 'AVAILABLE', 'ACTIVE LOCKS', 'EXPIRED LOCKS', 'BOOKED'];
     const rows = report.events.map((e) => [
       safe(e.event),
-      ...[e.seats, e.available, e.locked, e.expired, e.booked].map(String),
+      ...[e.seats, e.available, e.locked, e.expired, e.booked].map((n) => n.toLocaleString('en-US')),
     ]);
     await out.write(new Table(header, rows, [false, true, true, true, true, true]).render(out.style.bold, rows));
   }
@@ -71,7 +73,7 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
   await out.line(
     run === null
       ? 'last release: never'
-      : `last release: ${ago(report.now.getTime() - run.finishedAt.getTime())} on ${safe(run.host)}, ${run.released} released`,
+      : `last release: ${ago(report.now.getTime() - run.finishedAt.getTime())} on ${safe(run.host)}, ${run.released.toLocaleString('en-US')} released`,
   );
   if (warn && report.stale) out.note(out.errStyle.yellow(`warning: ${staleWarning(report)}`));
 }
@@ -81,17 +83,8 @@ function staleWarning(report: StatsReport): string {
   const since =
     report.lastRun === null
       ? 'no release has ever run'
-      : `no release has run for ${span(report.now.getTime() - report.lastRun.finishedAt.getTime())}`;
-  return `${plural(waiting, 'expired lock')} ${waiting === 1 ? 'is' : 'are'} waiting and ${since} (--stale-after ${span(report.staleAfterMs)}): is release-expired-locks running?`;
+      : `no release has run for ${spoken(report.now.getTime() - report.lastRun.finishedAt.getTime())}`;
+  return `${plural(waiting, 'expired lock')} ${waiting === 1 ? 'is' : 'are'} waiting and ${since} (--stale-after ${durationText(report.staleAfterMs)}): is release-expired-locks running?`;
 }
 
-/** "42 s", "12 min", "3 h", "2 d" */
-function span(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s`;
-  if (s < 120 * 60) return `${Math.round(s / 60)} min`;
-  if (s < 48 * 3600) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} d`;
-}
-
-const ago = (ms: number) => `${span(ms)} ago`;
+const ago = (ms: number) => `${spoken(ms)} ago`;

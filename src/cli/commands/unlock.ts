@@ -34,9 +34,13 @@ Examples:
               seat: seat.seat,
               lockedBy: seat.lockedBy,
               lockedUntil: seat.lockedUntil.toISOString(),
+              lockToken: seat.lockToken,
               releasedAt: seat.releasedAt.toISOString(),
             })}\n`
           : `${out.style.green(`✔ Unlocked Seat ${safe(seat.seat)} (Event: ${safe(result.event.name)}, was locked by ${safe(seat.lockedBy)})`)}\n`;
+      }
+      if (!out.json) {
+        text += `Total seats unlocked: ${result.seats.length.toLocaleString('en-US')}\n`;
       }
       await out.write(text);
     });
