@@ -8,7 +8,8 @@ export type ErrorKind =
   | 'unavailable' // the database can't be opened, reached, or is busy past the timeout
   | 'schema' // the database is not set up, or was set up by a newer seatctl
   | 'unhealthy' // stats --check: expired locks wait and no release ran recently
-  | 'interrupted'; // SIGINT or SIGTERM ended the command before it finished
+  | 'interrupted' // SIGINT or SIGTERM ended the command before it finished
+  | 'closed'; // the library was called with a database handle that was closed
 
 export const EXIT_CODES = {
   ok: 0,
@@ -19,10 +20,11 @@ export const EXIT_CODES = {
   schema: 5,
   unhealthy: 6,
   interrupted: 130,
+  closed: 1,
 } as const;
 
 export class SeatctlError extends Error {
-  override readonly name = 'SeatctlError';
+  override readonly name: string = 'SeatctlError';
   readonly kind: ErrorKind;
 
   constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
@@ -60,6 +62,7 @@ export interface SeatConflict {
 
 /** A lock, book or unlock request that was refused as a whole; nothing changed. */
 export class SeatConflictError extends SeatctlError {
+  override readonly name: string = 'SeatConflictError';
   readonly conflicts: SeatConflict[];
   readonly event: string;
 

@@ -43,7 +43,9 @@ function describe(conflict: SeatConflict, when: (date: Date) => string): string 
     case 'expired':
       return `the lock expired at ${conflict.lockedUntil ? when(conflict.lockedUntil) : 'an earlier time'}`;
     case 'hold-cap':
-      return `${holder} has held it since ${conflict.lockedAt ? when(conflict.lockedAt) : 'long ago'}: the hold cap (--max-hold) is reached`;
+      return conflict.lockedAt && conflict.lockedBy !== null
+        ? `${holder} has held it since ${when(conflict.lockedAt)}: the hold cap (--max-hold) is reached`
+        : 'your hold on it ended within the cool-down and had reached the hold cap (--max-hold): try again after --hold-cooldown';
     case 'unavailable':
       return 'not on sale: the app gave it a status seatctl does not manage';
   }

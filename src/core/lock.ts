@@ -23,6 +23,12 @@ export interface LockOptions {
    * began; without such a column there is no cap, and asking for one is an error.
    */
   maxHoldMs?: number;
+  /**
+   * A re-lock by the same holder within this long after their hold ended
+   * continues that hold, so the cap can't be dodged by letting a lock lapse.
+   * Default: the hold cap itself.
+   */
+  holdCooldownMs?: number;
 }
 
 export interface LockedSeat {
@@ -67,6 +73,10 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
   if (maxHoldMs !== null && (!Number.isSafeInteger(maxHoldMs) || maxHoldMs < SECOND || maxHoldMs > MAX_MAX_HOLD_MS)) {
     throw usageError('the hold cap must be between 1 second and 7 days');
   }
+  const cooldownMs = options.holdCooldownMs ?? maxHoldMs ?? 0;
+  if (!Number.isSafeInteger(cooldownMs) || cooldownMs < 0 || cooldownMs > MAX_MAX_HOLD_MS) {
+    throw usageError('the hold cool-down must be between 0 and 7 days');
+  }
   const user = options.user;
   let now = new Date(0);
   let renewing = new Set<string>();
@@ -82,12 +92,19 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
       renewing = await store.heldBy(trx, event.id, options.seats, user, now);
       // An expired lock taken over here was never released: its history row says so.
       await store.recordReplaced(trx, event.id, options.seats, now);
-      return store.lock(trx, { eventId: event.id, seats: options.seats, user, now, ttlMs, maxHoldMs });
+      return store.lock(trx, { eventId: event.id, seats: options.seats, user, now, ttlMs, maxHoldMs, cooldownMs });
     },
+    // A seat the write refused that was free to lock, or the holder's own, was refused by the hold cap.
     refusal: (state) => ({
       seat: state.seat,
       reason:
-        state.status === 'booked' ? 'booked' : state.status === 'other' ? 'unavailable' : state.mine ? 'hold-cap' : 'held',
+        state.status === 'booked'
+          ? 'booked'
+          : state.status === 'other'
+            ? 'unavailable'
+            : state.status === 'locked' && !state.expired && !state.mine
+              ? 'held'
+              : 'hold-cap',
       lockedBy: state.lockedBy,
       lockedUntil: state.lockedUntil,
       lockedAt: state.lockedAt,

@@ -34,6 +34,9 @@ export interface SeatDatabase {
   readonly target: DatabaseTarget;
   /** Where the seats live: seatctl's own schema, or an app's tables. */
   readonly mapping: SeatMapping;
+  /** close() was called: every further call fails with a `closed` SeatctlError. */
+  readonly closed: boolean;
+  /** Closes the connections; calling it again is harmless. */
   close(): Promise<void>;
 }
 
@@ -76,13 +79,18 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
     knex = createPostgresKnex(target, pgOptions);
     engine = createPostgresEngine(target, pgOptions);
   }
-  return {
+  let closed: Promise<void> | undefined;
+  const db: SeatDatabase = {
     knex,
     engine,
     target,
     mapping,
-    close: () => knex.destroy(),
+    get closed() {
+      return closed !== undefined;
+    },
+    close: () => (closed ??= knex.destroy()),
   };
+  return db;
 }
 
 /** Where a database is and how its seats are mapped, without opening it. */
@@ -108,6 +116,7 @@ export async function withDatabase<T>(options: DatabaseOptions, work: (db: SeatD
 
 /** Runs a library operation, turning the drivers' errors into SeatctlErrors. */
 export async function guard<T>(db: SeatDatabase, operation: () => Promise<T>): Promise<T> {
+  if (db.closed) throw new SeatctlError('closed', 'the database handle is closed: open another one');
   try {
     return await operation();
   } catch (error) {

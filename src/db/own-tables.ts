@@ -43,10 +43,12 @@ function migrationStatements(engine: 'sqlite' | 'postgres', n: Names, mapping: S
   ${n.quote('locked_by')} text NOT NULL,
   ${n.quote('locked_until')} ${instant} NOT NULL,
   ${n.quote('lock_token')} integer,
+  ${n.quote('locked_at')} ${instant},
   ${n.quote('released_at')} ${instant} NOT NULL,
   ${n.quote('reason')} text NOT NULL CHECK (${n.quote('reason')} IN ('expired', 'unlocked', 'replaced'))
 )`,
       `CREATE INDEX IF NOT EXISTS ${n.quote(`${history}_released_at`)} ON ${n.table(history)} (${n.quote('released_at')})`,
+      `CREATE INDEX IF NOT EXISTS ${n.quote(`${history}_seat`)} ON ${n.table(history)} (${n.quote('seat_id')}, ${n.quote('released_at')})`,
       `CREATE TABLE IF NOT EXISTS ${n.table(runs)} (
   ${n.quote('host')} text PRIMARY KEY,
   ${n.quote('pid')} integer NOT NULL,

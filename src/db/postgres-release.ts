@@ -37,7 +37,7 @@ export function releaseBatchPostgres(knex: Knex, store: SeatStore, scope: Releas
           AND ${parts.status} = ${parts.locked} AND ${parts.expiredBefore(`(clock_timestamp() - ${grace})`)}
       )
       INSERT INTO ${parts.history} ${parts.historyColumns}
-      SELECT event_id, seat_id, seat_number, locked_by, locked_until, lock_token, clock_timestamp(), 'expired'
+      SELECT event_id, seat_id, seat_number, locked_by, locked_until, lock_token, locked_at, clock_timestamp(), 'expired'
       FROM picked
       RETURNING event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`;
   });

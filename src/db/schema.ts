@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as initialSchema from '../../migrations/001_initial_schema.js';
+import * as historyHoldStart from '../../migrations/002_history_hold_start.js';
 import { SeatctlError } from '../errors.js';
 import type { Engine } from './engine.js';
 import { userTables } from './introspect.js';
@@ -16,6 +17,7 @@ interface MigrationModule {
 // depends on the directory cron starts it from.
 const MIGRATIONS: ReadonlyArray<{ name: string; module: MigrationModule }> = [
   { name: '001_initial_schema', module: initialSchema },
+  { name: '002_history_hold_start', module: historyHoldStart },
 ];
 
 export const MIGRATION_NAMES = MIGRATIONS.map((m) => m.name);

@@ -226,7 +226,8 @@ export class SeatStore {
   }
 
   private lockedAtRead(alias = 's'): string {
-    return this.col.lockedAt === null ? 'NULL' : this.time.read(`${alias}.${this.col.lockedAt}`);
+    const none = this.sqlite ? 'NULL' : 'CAST(NULL AS timestamptz)';
+    return this.col.lockedAt === null ? none : this.time.read(`${alias}.${this.col.lockedAt}`);
   }
 
   /** `seat IN (list)` for a list parameter. */
@@ -253,7 +254,7 @@ export class SeatStore {
   }
 
   private get historyColumns(): string {
-    return '(event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at, reason)';
+    return '(event_id, seat_id, seat_number, locked_by, locked_until, lock_token, locked_at, released_at, reason)';
   }
 
   /** A statement built once per store (and so prepared once per SQLite connection). */
@@ -406,7 +407,7 @@ export class SeatStore {
       const NOW = this.at(p('now'));
       return `INSERT INTO ${this.t.history} ${this.historyColumns}
         SELECT ${this.s(this.col.event)}, ${this.s(this.col.id)}, ${this.s(this.col.seat)}, ${this.holderName()},
-          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${NOW}, 'replaced'
+          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.lockedAtRead()}, ${NOW}, 'replaced'
         FROM ${this.t.seats} s${this.holderJoin()}
         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
           AND ${this.s(this.col.status)} = ${this.lit.locked} AND ${this.s(this.col.until)} <= ${this.time.compare(NOW)}`;
@@ -416,12 +417,23 @@ export class SeatStore {
 
   /**
    * The conditional write of a lock: available seats, expired locks, and the
-   * holder's own valid locks (renewed up to the hold cap, when the mapping
-   * knows when a hold began). Returns one row per seat locked.
+   * holder's own valid locks. Where the mapping knows when a hold began and a
+   * cap applies, a hold continues — the holder's valid lock, or one of theirs
+   * that ended within the cool-down (the history keeps its start) — and the
+   * lock ends at the latest at the hold's start plus the cap; past the cap the
+   * seat is refused. Returns one row per seat locked.
    */
   async lock(
     trx: Knex.Transaction,
-    request: { eventId: number; seats: readonly string[]; user: string; now: Date; ttlMs: number; maxHoldMs: number | null },
+    request: {
+      eventId: number;
+      seats: readonly string[];
+      user: string;
+      now: Date;
+      ttlMs: number;
+      maxHoldMs: number | null;
+      cooldownMs: number;
+    },
   ): Promise<Array<{ seat: string; lockedUntil: Date; lockedAt: Date | null; lockToken: number | null }>> {
     const capped = request.maxHoldMs !== null && this.col.lockedAt !== null;
     const stmt = this.statementFor(`lock:${capped}`, (p) => {
@@ -429,22 +441,41 @@ export class SeatStore {
       const NOW = this.at(p('now'));
       const HOLDER = this.holderValue(p('user'));
       const until = engine.addMs(NOW, this.int(p('ttl')));
-      const heldSince = col.lockedAt === null ? NOW : `COALESCE(${time.read(col.lockedAt)}, ${NOW})`;
-      const holding = `${col.status} = ${this.lit.locked} AND ${col.holder} = ${HOLDER} AND ${col.until} > ${time.compare(NOW)}`;
-      const capUntil = capped ? engine.least(until, engine.addMs(heldSince, this.int(p('maxHold')))) : until;
-      const renewable = capped ? ` AND ${engine.addMs(heldSince, this.int(p('maxHold')))} > ${NOW}` : '';
-      const sets = [
-        `${col.until} = CASE WHEN ${holding} THEN ${time.store(capUntil)} ELSE ${time.store(until)} END`,
-        ...(col.lockedAt === null ? [] : [`${col.lockedAt} = CASE WHEN ${holding} THEN ${col.lockedAt} ELSE ${time.store(NOW)} END`]),
+      let sets: string[];
+      let allowed: string;
+      if (capped) {
+        const cooldownStart = engine.addMs(NOW, `-${this.int(p('cooldown'))}`);
+        // The start of the hold this lock continues, or NULL for a new hold.
+        const prior = `(CASE WHEN ${col.status} = ${this.lit.locked} AND ${col.holder} = ${HOLDER} AND ${col.until} > ${time.compare(cooldownStart)}
+            THEN COALESCE(${time.read(col.lockedAt!)}, ${NOW})
+            ELSE (SELECT h.locked_at FROM ${this.t.history} h
+                  WHERE h.seat_id = ${this.t.seats}.${col.id} AND h.locked_by = ${p('user')}
+                    AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
+                  ORDER BY h.released_at DESC LIMIT 1) END)`;
+        const capEnd = engine.addMs(prior, this.int(p('maxHold')));
+        sets = [
+          `${col.until} = CASE WHEN ${prior} IS NULL THEN ${time.store(until)} ELSE ${time.store(engine.least(until, capEnd))} END`,
+          `${col.lockedAt} = ${time.store(`COALESCE(${prior}, ${NOW})`)}`,
+        ];
+        allowed = ` AND (${prior} IS NULL OR ${capEnd} > ${NOW})`;
+      } else {
+        // No cap: a renewal keeps the hold's start where the mapping records it.
+        const holding = `${col.status} = ${this.lit.locked} AND ${col.holder} = ${HOLDER} AND ${col.until} > ${time.compare(NOW)}`;
+        sets = [
+          `${col.until} = ${time.store(until)}`,
+          ...(col.lockedAt === null ? [] : [`${col.lockedAt} = CASE WHEN ${holding} THEN ${col.lockedAt} ELSE ${time.store(NOW)} END`]),
+        ];
+        allowed = '';
+      }
+      sets.push(
         `${col.status} = ${this.lit.locked}`,
         `${col.holder} = ${HOLDER}`,
         ...(col.token === null ? [] : [`${col.token} = COALESCE(${col.token}, 0) + 1`]),
-      ];
+      );
       return `UPDATE ${this.t.seats} SET ${sets.join(', ')}${this.touches(NOW)}
         WHERE ${col.event} = ${p('eventId')} AND ${this.seatIn(col.seat, p('seats'))}
           AND (${col.status} = ${this.lit.available}
-               OR (${col.status} = ${this.lit.locked} AND (${col.until} <= ${time.compare(NOW)}
-                   OR (${col.holder} = ${HOLDER}${renewable}))))
+               OR (${col.status} = ${this.lit.locked} AND (${col.until} <= ${time.compare(NOW)} OR ${col.holder} = ${HOLDER})))${allowed}
         RETURNING ${col.seat} AS seat, ${time.read(col.until)} AS locked_until,
           ${col.lockedAt === null ? 'NULL' : time.read(col.lockedAt)} AS locked_at, ${col.token ?? 'NULL'} AS lock_token`;
     });
@@ -454,7 +485,7 @@ export class SeatStore {
       user: request.user,
       now: this.engine.bindInstant(request.now),
       ttl: request.ttlMs,
-      ...(capped ? { maxHold: request.maxHoldMs } : {}),
+      ...(capped ? { maxHold: request.maxHoldMs, cooldown: request.cooldownMs } : {}),
     });
     return rows.map((row) => ({
       seat: String(row.seat),
@@ -505,7 +536,7 @@ export class SeatStore {
       const holder = byUser ? ` AND ${this.s(this.col.holder)} = ${this.holderValue(p('user'))}` : '';
       return `INSERT INTO ${this.t.history} ${this.historyColumns}
         SELECT ${this.s(this.col.event)}, ${this.s(this.col.id)}, ${this.s(this.col.seat)}, ${this.holderName()},
-          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.engine.now}, 'unlocked'
+          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.lockedAtRead()}, ${this.engine.now}, 'unlocked'
         FROM ${this.t.seats} s${this.holderJoin()}
         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
           AND ${this.s(this.col.status)} = ${this.lit.locked}${holder}
@@ -546,7 +577,7 @@ export class SeatStore {
       id: col.id,
       status: col.status,
       locked: this.lit.locked,
-      pickColumns: `${this.s(col.event)} AS event_id, ${this.s(col.id)} AS seat_id, ${this.s(col.seat)} AS seat_number, ${this.holderName()} AS locked_by, ${time.read(this.s(col.until))} AS locked_until, ${this.tokenRead()} AS lock_token`,
+      pickColumns: `${this.s(col.event)} AS event_id, ${this.s(col.id)} AS seat_id, ${this.s(col.seat)} AS seat_number, ${this.holderName()} AS locked_by, ${time.read(this.s(col.until))} AS locked_until, ${this.tokenRead()} AS lock_token, ${this.lockedAtRead()} AS locked_at`,
       from: `${this.t.seats} s${this.holderJoin()}`,
       event: this.s(col.event),
       expiredBefore: (canonical: string, alias?: string) =>

@@ -4,12 +4,13 @@ import { usageError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
 import { printConflicts } from '../conflicts.js';
 import { plural, safe } from '../output.js';
-import { durationArg } from '../parse.js';
+import { durationArg, durationOrZeroArg } from '../parse.js';
 
 interface LockCommandOptions {
   user: string;
   ttl: number;
   maxHold: number;
+  holdCooldown?: number;
   json?: boolean;
 }
 
@@ -30,6 +31,12 @@ export function registerLock(program: Command): void {
         .argParser(durationArg)
         .default(DEFAULT_MAX_HOLD_MS, '30m'),
     )
+    .addOption(
+      new Option(
+        '--hold-cooldown <duration>',
+        'a re-lock within this long after your hold ended continues it (default: the --max-hold)',
+      ).argParser(durationOrZeroArg),
+    )
     .option('--json', 'JSON Lines: one "locked" record per seat')
     .addHelpText(
       'after',
@@ -39,17 +46,21 @@ Examples:
   $ seatctl lock 1 B7 --user bob --ttl 90s
 
 A seat can be locked when it is available or its lock has expired. Re-locking
-seats you hold extends them. If any seat can't be locked, none is (exit 3).`,
+seats you hold extends them, up to --max-hold after you first locked them; a
+re-lock soon after your hold ended (--hold-cooldown) continues that hold. If
+any seat can't be locked, none is (exit 3).`,
     )
     .action(async (event: string, seats: string[], options: LockCommandOptions, command: Command) => {
       const out = outputFor(command);
       const maxHoldGiven = command.getOptionValueSource('maxHold') === 'cli';
       const result = await withCommandDatabase(command, {}, (db) => {
-        if (maxHoldGiven && db.mapping.seats.lockedAt === null) {
-          throw usageError("--max-hold needs the hold's start, and this mapping has no such column (seats.lockedAt)");
+        if ((maxHoldGiven || options.holdCooldown !== undefined) && db.mapping.seats.lockedAt === null) {
+          const flag = maxHoldGiven ? '--max-hold' : '--hold-cooldown';
+          throw usageError(`${flag} needs the hold's start, and this mapping has no such column (seats.lockedAt)`);
         }
         const maxHoldMs = maxHoldGiven || db.mapping.seats.lockedAt !== null ? options.maxHold : undefined;
-        return lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs }).catch((error) =>
+        const holdCooldownMs = options.holdCooldown;
+        return lockSeats(db, { event, seats, user: options.user, ttlMs: options.ttl, maxHoldMs, holdCooldownMs }).catch((error) =>
           printConflicts(out, error),
         );
       });
