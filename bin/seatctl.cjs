@@ -10,14 +10,19 @@
 const { readFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
-const { Script } = require('node:vm');
+const { Script, constants } = require('node:vm');
 
 const filename = join(__dirname, '..', 'dist', 'cli.cjs');
 let cachedData;
 try {
   cachedData = readFileSync(`${filename}.cache`);
 } catch {}
-const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
+// importModuleDynamically: the bundle's import() (an .mjs config file) loads as it would outside vm.
+const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), {
+  filename,
+  cachedData,
+  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
 if (process.env.SEATCTL_CODE_CACHE_REPORT) {
   process.stderr.write(`code cache: ${cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted'}\n`);
 }

@@ -7,6 +7,6 @@
 set -e
 cd "$(dirname "$0")"
 PATH="$PWD/node_modules/.bin:$PATH"
-seatctl migrate
+seatctl migrate --quiet
 seatctl release-expired-locks --quiet
 exec "$@"

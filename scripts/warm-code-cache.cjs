@@ -7,10 +7,13 @@ const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
-const { Script } = require('node:vm');
+const { Script, constants } = require('node:vm');
 
 const filename = join(__dirname, '..', 'dist', 'cli.cjs');
-const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename });
+const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), {
+  filename,
+  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, Module.createRequire(filename), cli, filename, dirname(filename));
 

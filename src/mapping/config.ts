@@ -18,7 +18,7 @@ const identifier = v.pipe(
 const statusValue = v.union(
   [
     v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(100, 'is longer than 100 characters')),
-    v.pipe(v.number(), v.safeInteger()),
+    v.pipe(v.number(), v.safeInteger('must be a string or a whole number')),
   ],
   'must be a string or a whole number',
 );
@@ -96,6 +96,7 @@ export type HolderConfig = NonNullable<SeatsConfig['holder']>;
  * path, or "the mapping option") for the one-sentence error.
  */
 export function parseConfig(raw: unknown, source: string): SeatctlConfig {
+  if (Array.isArray(raw)) throw usageError(`${source}: the config must be an object, not a list`);
   const result = v.safeParse(configSchema, raw, { abortEarly: true });
   if (result.success) return result.output;
   throw configError(source, result.issues[0]);
@@ -109,6 +110,8 @@ function configError(source: string, issue: v.BaseIssue<unknown>): SeatctlError 
   if (issue.type === 'strict_object' && issue.input === undefined && path !== '') {
     return usageError(`${source}: ${path} is missing`);
   }
-  const got = issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : '';
+  // Length checks report the length as "received": show what was written instead.
+  const shown = issue.type === 'min_length' || issue.type === 'max_length' ? JSON.stringify(issue.input) : issue.received;
+  const got = shown && shown !== 'undefined' && issue.message !== 'must not be empty' ? ` (got ${shown})` : '';
   return usageError(`${source}: ${path === '' ? 'the config' : path} ${issue.message}${got}`);
 }

@@ -57,7 +57,11 @@ const readJson: Loader = (filepath, content) => {
 
 const importModule: Loader = async (filepath, content) => {
   try {
-    return await defaultLoaders['.mjs'](filepath, content);
+    const loaded = await defaultLoaders['.mjs'](filepath, content);
+    // require() of an ES module (lilconfig's fallback) hands back the namespace, not its default export.
+    return loaded !== null && typeof loaded === 'object' && '__esModule' in loaded && 'default' in loaded
+      ? (loaded as { default: unknown }).default
+      : loaded;
   } catch (error) {
     if (error instanceof SeatctlError) throw error;
     const message = String((error as Error)?.message ?? error).split('\n')[0];

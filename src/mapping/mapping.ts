@@ -107,8 +107,13 @@ export function resolveMapping(config: SeatctlConfig, engine: 'sqlite' | 'postgr
   }
 
   const holderConfig = seatsConfig.holder ?? base!.seats.holder;
+  // A string is a text column; an object overrides the preset's key reference part by part.
   const holder: { column: string; table?: string; schema?: string; id?: string; name?: string } =
-    typeof holderConfig === 'string' ? { column: holderConfig } : holderConfig;
+    typeof holderConfig === 'string'
+      ? { column: holderConfig }
+      : holderConfig.table === undefined && base?.seats.holder.table !== undefined
+        ? { ...base.seats.holder, ...holderConfig }
+        : holderConfig;
   if (holder.table === undefined && (holder.id !== undefined || holder.name !== undefined || holder.schema !== undefined)) {
     throw fail('seats.holder.table is missing: id and name describe the table that names the holder');
   }
