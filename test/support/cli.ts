@@ -11,7 +11,7 @@ export interface CliResult {
 }
 
 export interface CliOptions {
-  /** Added to a clean environment (no DATABASE_URL, NO_COLOR or FORCE_COLOR from the test runner). */
+  /** Added to a clean environment (no DATABASE_URL, SEATCTL_CONFIG, NO_COLOR or FORCE_COLOR from the test runner). */
   env?: Record<string, string | undefined>;
   cwd?: string;
   input?: string;
@@ -23,7 +23,7 @@ export interface CliOptions {
 /** The environment a spawned seatctl sees: the runner's, minus whatever would change its output. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ['DATABASE_URL', 'NO_COLOR', 'FORCE_COLOR', 'TEST_DATABASE_URL']) delete env[key];
+  for (const key of ['DATABASE_URL', 'SEATCTL_CONFIG', 'NO_COLOR', 'FORCE_COLOR', 'TEST_DATABASE_URL']) delete env[key];
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) delete env[key];
     else env[key] = value;
