@@ -10,19 +10,17 @@
 const { readFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
-const { Script, constants } = require('node:vm');
+const { Script } = require('node:vm');
 
 const filename = join(__dirname, '..', 'dist', 'cli.cjs');
 let cachedData;
 try {
   cachedData = readFileSync(`${filename}.cache`);
 } catch {}
-// importModuleDynamically: the bundle's import() (an .mjs config file) loads as it would outside vm.
-const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), {
-  filename,
-  cachedData,
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-});
+const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
+// Code compiled through vm can't import() on Node 20 without an experimental
+// flag; the CLI loads an .mjs config file through this importer instead.
+globalThis[Symbol.for('seatctl.import')] = (url) => import(url);
 if (process.env.SEATCTL_CODE_CACHE_REPORT) {
   process.stderr.write(`code cache: ${cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted'}\n`);
 }

@@ -7,13 +7,11 @@ const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { dirname, join } = require('node:path');
 const Module = require('node:module');
-const { Script, constants } = require('node:vm');
+const { Script } = require('node:vm');
 
 const filename = join(__dirname, '..', 'dist', 'cli.cjs');
-const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), {
-  filename,
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-});
+const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename });
+globalThis[Symbol.for('seatctl.import')] = (url) => import(url);
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, Module.createRequire(filename), cli, filename, dirname(filename));
 

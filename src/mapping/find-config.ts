@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parse, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defaultLoaders, lilconfig, type Loader } from 'lilconfig';
 import { SeatctlError, usageError } from '../errors.js';
 import { parseConfig, type SeatctlConfig } from './config.js';
@@ -55,8 +56,14 @@ const readJson: Loader = (filepath, content) => {
   }
 };
 
+/** Set by bin/seatctl.cjs, whose vm-compiled bundle can't import() itself on Node 20. */
+const hostImport = (globalThis as Record<symbol, unknown>)[Symbol.for('seatctl.import')] as
+  | ((url: string) => Promise<{ default?: unknown }>)
+  | undefined;
+
 const importModule: Loader = async (filepath, content) => {
   try {
+    if (hostImport !== undefined) return (await hostImport(pathToFileURL(filepath).href)).default;
     const loaded = await defaultLoaders['.mjs'](filepath, content);
     // require() of an ES module (lilconfig's fallback) hands back the namespace, not its default export.
     return loaded !== null && typeof loaded === 'object' && '__esModule' in loaded && 'default' in loaded
