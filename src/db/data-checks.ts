@@ -82,6 +82,56 @@ export async function checkInstantValues(knex: Knex, store: SeatStore): Promise<
   return findings;
 }
 
+/**
+ * The cheap guard every command runs before it writes: one stored expiry of a
+ * locked seat (found through the index of locked seats, when there is one)
+ * must be in the declared storage. A wrong `timeStorage` would otherwise make
+ * every comparison wrong: SQLite sorts all integers before all text.
+ */
+export async function checkOneStoredExpiry(knex: Knex, store: SeatStore): Promise<Finding | undefined> {
+  const m = store.mapping.seats;
+  const engine = store.engine.name;
+  const column = store.quote(m.lockedUntil);
+  const [row] = await rows<{ kind: string; value: unknown }>(
+    knex,
+    statement(
+      engine,
+      () => `SELECT ${engine === 'sqlite' ? `typeof(${column})` : `'number'`} AS kind, ${column} AS value FROM ${store.table(m)}
+        WHERE ${store.quote(m.status)} = ${literalOf(m.statusValues.locked)} AND ${column} IS NOT NULL LIMIT 1`,
+    ),
+  );
+  if (row === undefined) return undefined;
+  const where = `${tableName(m)}.${m.lockedUntil}`;
+  const shown = JSON.stringify(row.value instanceof Date ? row.value.toISOString() : row.value);
+  const epoch = m.timeStorage === 'epoch-ms' || m.timeStorage === 'epoch-s';
+  if (engine === 'sqlite') {
+    const expected = epoch ? 'integer' : 'text';
+    if (row.kind !== expected) {
+      return { level: 'error', message: `${where} holds ${row.kind} values (e.g. ${shown}), but seats.timeStorage "${m.timeStorage}" means ${expected}` };
+    }
+    if (!epoch) {
+      const iso = /^\d{4}-\d\d-\d\dT/.test(String(row.value));
+      if (iso !== (m.timeStorage === 'iso-text')) {
+        return {
+          level: 'error',
+          message: `${where} holds ${iso ? 'ISO text (with a T)' : "text like Django's and Rails'"} (e.g. ${shown}), but seats.timeStorage is "${m.timeStorage}": use "${iso ? 'iso-text' : 'text'}"`,
+        };
+      }
+    }
+  }
+  if (epoch) {
+    // Milliseconds since 1970 pass 10^11 in March 1973; seconds will not before the year 5138.
+    const ms = Number(row.value) > 1e11;
+    if (ms !== (m.timeStorage === 'epoch-ms')) {
+      return {
+        level: 'error',
+        message: `${where} holds ${shown}, which looks like ${ms ? 'milliseconds' : 'seconds'}, but seats.timeStorage is "${m.timeStorage}"`,
+      };
+    }
+  }
+  return undefined;
+}
+
 /** Statuses in use that the mapping doesn't name (seats in them are left alone), and locked seats without an expiry. */
 export async function checkStatuses(knex: Knex, store: SeatStore): Promise<Finding[]> {
   const m = store.mapping.seats;

@@ -46,6 +46,12 @@ export interface Engine {
   forUpdate(query: Knex.QueryBuilder): Knex.QueryBuilder;
   /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
   writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Locks per release batch when the caller doesn't choose: each batch is one
+   * commit, and what a commit costs depends on the engine (and on SQLite, on
+   * the journal mode the database's owner chose).
+   */
+  defaultBatchSize(knex: Knex): Promise<number>;
   /** Releases one batch of expired locks, writes their history, and returns them. */
   releaseBatch(knex: Knex, store: SeatStore, scope: ReleaseScope): Promise<ReleasedLock[]>;
   /** A driver error turned into a SeatctlError, or undefined when it isn't one we understand. */

@@ -22,8 +22,12 @@ const identity: InstantCodec = { read: (c) => c, store: (x) => x, compare: (x) =
 // with integer arithmetic, never from a float, so no millisecond is lost.
 const sqliteSeconds = (x: string) => `strftime('%Y-%m-%d %H:%M:%S', (${x}) / 1000, 'unixepoch')`;
 const sqliteMillis = (x: string) => `printf('%03d', (${x}) % 1000)`;
-// julianday() reads both text forms (with or without a fraction, 'T', '+00:00' or 'Z').
-const sqliteTextToMs = (c: string) => `CAST((julianday(${c}) - 2440587.5) * 86400000.0 + 0.5 AS INTEGER)`;
+// Both text forms keep the fraction at the same place ('YYYY-MM-DD HH:MM:SS.ffffff',
+// 'YYYY-MM-DDTHH:MM:SS.sss+00:00'): whole seconds from unixepoch(), which reads
+// either form (and any zone suffix), plus the first three digits of the
+// fraction, truncated as PostgreSQL truncates microseconds to milliseconds.
+const sqliteTextToMs = (c: string) =>
+  `(unixepoch(${c}) * 1000 + CASE WHEN substr(${c}, 20, 1) = '.' THEN CAST(substr(${c} || '00', 21, 3) AS INTEGER) ELSE 0 END)`;
 
 const SQLITE: Partial<Record<InstantStorage, InstantCodec>> = {
   'epoch-ms': identity,

@@ -1,5 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import { SeatctlError } from '../errors.js';
+import { DEFAULT_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
 import { pgInterval, releaseBatchPostgres } from './postgres-release.js';
 import type { PostgresTarget } from './url.js';
@@ -68,6 +69,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
       }
     },
 
+    defaultBatchSize: async () => DEFAULT_BATCH_SIZE,
     releaseBatch: releaseBatchPostgres,
 
     translateError: (error) => translatePostgresError(error, target, options),

@@ -1,4 +1,5 @@
 import { SeatctlError } from '../errors.js';
+import { checkOneStoredExpiry } from './data-checks.js';
 import { fitMapping } from './mapping-check.js';
 import { guard, type SeatDatabase } from './open.js';
 import { ensureSchema } from './schema.js';
@@ -30,12 +31,14 @@ async function prepare(db: SeatDatabase): Promise<SeatStore> {
   await ensureSchema(db);
   if (db.mapping.owned) return new SeatStore(db.mapping, db.engine, db.knex);
   const fit = await fitMapping(db.knex, db.engine.name, db.mapping);
-  const problem = fit.findings.find((finding) => finding.level === 'error');
+  const store = new SeatStore(fit.mapping, db.engine, db.knex);
+  const problem =
+    fit.findings.find((finding) => finding.level === 'error') ?? (await checkOneStoredExpiry(db.knex, store));
   if (problem !== undefined) {
     throw new SeatctlError(
       'schema',
       `the mapping in ${db.mapping.source} does not fit ${db.target.display}: ${problem.message}; run seatctl doctor for the full report`,
     );
   }
-  return new SeatStore(fit.mapping, db.engine, db.knex);
+  return store;
 }
