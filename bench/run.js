@@ -14,11 +14,12 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { findServerBinaries, startPostgres } from '../test/support/postgres-server.js';
+import { benchDjango } from './existing-db.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || (QUICK ? 3 : 5);
-// --only release,noop,memory,seed,latency,postgres: a subset, for working on one figure.
+// --only release,noop,memory,seed,latency,postgres,django: a subset, for working on one figure.
 const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : undefined;
 const wanted = (part) => ONLY === undefined || ONLY.has(part);
 const BIN = fileURLToPath(new URL('../bin/seatctl.cjs', import.meta.url));
@@ -91,7 +92,7 @@ const PG_FLOOR_HISTORY = `BEGIN;
 
 function addRow(figure, ours, base, baseLabel, target, unit = 'ms') {
   const ratio = ours / base;
-  const show = unit === 'ms' ? fmtMs : (v) => `${v.toFixed(0)} ${unit}`;
+  const show = unit === 'ms' ? fmtMs : (v) => `${v < 10 ? v.toPrecision(2) : v.toFixed(0)} ${unit}`;
   rows.push({
     figure,
     ours: show(ours),
@@ -477,6 +478,9 @@ async function main() {
   if (wanted('seed')) benchSeed();
   if (wanted('latency')) await benchSqliteLockLatency();
   if (wanted('postgres')) await benchPostgres();
+  if (wanted('django')) {
+    benchDjango({ work, RUNS, QUICK, log, timed, seatctl, sqliteFresh, addRow, median, notes, BIN });
+  }
 
   const header = '| figure | seatctl | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |';
   const table = rows
