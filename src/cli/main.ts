@@ -165,7 +165,10 @@ function reportError(error: unknown, verbose: boolean, color: boolean): number {
     return error.kind === 'interrupted' ? signalExitCode(receivedSignal()) : error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split('\n')[0] ?? '';
+  // A server error carries its SQLSTATE: show the server's sentence, never SQL a driver put before it.
+  const sqlstate = (error as { code?: unknown })?.code;
+  const text = typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) ? message.slice(message.lastIndexOf(' - ') + 1).replace(/^- /, '') : message;
+  const firstLine = `${text.split('\n')[0] ?? ''}${typeof sqlstate === 'string' && /^[0-9A-Z]{5}$/.test(sqlstate) ? ` (SQLSTATE ${sqlstate})` : ''}`;
   process.stderr.write(
     `${label} unexpected failure: ${safe(redact(firstLine))}${verbose ? '' : ' (run with --verbose for details)'}\n`,
   );

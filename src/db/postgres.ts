@@ -105,9 +105,12 @@ function translatePostgresError(
   }
   if (code === '28P01' || code === '28000') return cannotConnect(serverMessage(message));
   if (code === '3D000') return cannotConnect(serverMessage(message));
-  if (/SASL|client password must be a string/.test(message ?? '')) {
-    return cannotConnect('the server asks for a password and the URL has none');
+  // The driver's own complaint when the server (or PgBouncer) asks for a password and there is none;
+  // "SASL authentication failed" from PgBouncer is a wrong password, said by the server below.
+  if (/client password must be a string/.test(message ?? '')) {
+    return cannotConnect('the server asks for a password and the URL has none (or set PGPASSWORD)');
   }
+  if (/SASL authentication failed/.test(message ?? '')) return cannotConnect(serverMessage(message));
   if (/self[- ]signed certificate|does not support SSL|certificate/i.test(message ?? '')) {
     return cannotConnect(`SSL negotiation failed (${serverMessage(message)}); check sslmode in the URL`);
   }
@@ -115,9 +118,26 @@ function translatePostgresError(
     return cannotConnect('the connection was closed');
   }
   if (code === undefined) return undefined;
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') {
-    return cannotConnect(serverMessage(message));
+  // Translated by SQLSTATE, never by the words: the server's own sentence follows.
+  const unavailable = (text: string) => new SeatctlError('unavailable', text, { cause: error });
+  const schema = (text: string) => new SeatctlError('schema', text, { cause: error });
+  if (code === '57P01' || code === '57P02' || code === '57P03' || code === '25P03' || code === '57P05') {
+    return unavailable(`the server ended the connection: ${serverMessage(message)}`);
   }
+  if (code.startsWith('08') || code === '53300') return cannotConnect(serverMessage(message));
+  if (code === '57014') {
+    return unavailable(`the database cancelled the statement: ${statementCancelled(message)} (${serverMessage(message)})`);
+  }
+  if (code === '55P03') return unavailable(`the database gave up waiting for a lock: ${serverMessage(message)}`);
+  if (code === '40001' || code === '40P01') {
+    return unavailable(`the database aborted the transaction to resolve a conflict, several times: ${serverMessage(message)}; try again`);
+  }
+  if (code === '42501') {
+    return schema(
+      `the database role ${target.user === undefined ? '' : `"${target.user}" `}lacks a privilege: ${serverMessage(message)} (see "PostgreSQL roles" in seatctl's README for the grants each command needs)`,
+    );
+  }
+  if (code === '3F000') return schema(`${serverMessage(message)}: the schema is missing, or this role may not use it`);
   if (code === '25006') {
     return new SeatctlError('unavailable', 'cannot write: the PostgreSQL server is read-only (a standby?)', {
       cause: error,
@@ -135,6 +155,14 @@ function whereOf(target: PostgresTarget): string {
   const host = process.env.PGHOST || 'localhost';
   const port = target.port ?? (Number(process.env.PGPORT) || 5432);
   return host.startsWith('/') ? `${host} (Unix socket)` : `${host}:${port}`;
+}
+
+/** What cancelled a statement (57014): a timeout the role or database set, or someone's pg_cancel_backend. */
+function statementCancelled(message: string | undefined): string {
+  if (/statement timeout/i.test(message ?? '')) return 'statement timeout';
+  if (/lock timeout/i.test(message ?? '')) return 'lock timeout';
+  if (/user request/i.test(message ?? '')) return 'cancelled on request';
+  return 'cancelled';
 }
 
 /** The server's own sentence, without the SQL Knex may have put in front of it. */

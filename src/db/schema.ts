@@ -156,7 +156,10 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
     return;
   }
   const applied = await appliedMigrations(db);
-  if (applied === undefined) await refuseForeignDatabase(db);
+  if (applied === undefined) {
+    await refuseInvisibleSchema(db);
+    await refuseForeignDatabase(db);
+  }
   if (applied === undefined || applied.length === 0) {
     throw new SeatctlError('schema', `the database ${db.target.display} is not set up: run seatctl migrate`);
   }
@@ -166,6 +169,26 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
     throw new SeatctlError(
       'schema',
       `the database ${db.target.display} needs ${missing.length} migration(s) (${missing.join(', ')}): run seatctl migrate`,
+    );
+  }
+}
+
+/**
+ * On PostgreSQL, tables live in the schemas of the search path that the role
+ * may use: when none is left (no USAGE, or a search_path naming nothing that
+ * exists), "not set up" would be the wrong diagnosis.
+ */
+async function refuseInvisibleSchema(db: SeatDatabase): Promise<void> {
+  if (db.engine.name !== 'postgres') return;
+  const [row] = db.engine.rows<{ visible: string; path: string }>(
+    await db.knex.raw(
+      "SELECT array_to_string(current_schemas(false), ', ') AS visible, current_setting('search_path') AS path",
+    ),
+  );
+  if (row && row.visible === '') {
+    throw new SeatctlError(
+      'schema',
+      `the search_path (${row.path}) names no schema this role may use: grant it USAGE on seatctl's schema, or set the search_path (ALTER ROLE … SET search_path, or ?options=-c search_path=… in the URL)`,
     );
   }
 }
