@@ -5,8 +5,7 @@
 // Waiting for a child means waiting for something it printed, or for its exit,
 // with a deadline that fails with everything it printed so far: never a sleep.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, afterEach } from 'vitest';
-import { getCurrentTest } from 'vitest/suite';
+import { afterAll, afterEach, TestRunner } from 'vitest';
 
 export interface Exit {
   code: number | null;
@@ -31,7 +30,7 @@ export interface StartOptions {
 
 type Stream = 'stdout' | 'stderr';
 
-/** How long a wait for a child's output lasts by default: far longer than any healthy child needs, even on a busy machine. */
+/** How long a wait for a child lasts by default: far longer than a healthy child needs, even on a busy machine. */
 export const DEFAULT_WAIT_MS = 30_000;
 
 const live = new Set<Child>();
@@ -57,7 +56,7 @@ export class Child {
   constructor(command: string, args: readonly string[], options: StartOptions = {}) {
     this.label = options.label ?? [command, ...args].join(' ').slice(0, 200);
     this.group = options.group ?? false;
-    this.inTest = getCurrentTest() !== undefined;
+    this.inTest = TestRunner.getCurrentTest() !== undefined;
     this.process = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
