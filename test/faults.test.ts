@@ -327,5 +327,8 @@ describe.skipIf(sqlite.skipReason !== null)('faults [sqlite: busy database]', ()
       holder.close();
     }
     expect(JSON.stringify(await t.db.knex('seats').orderBy('id'))).toBe(before);
+    expect((await runCli(['--db', t.url, 'release-expired-locks', '--quiet'])).stdout).toBe(
+      'Total locks released: 19\n',
+    );
   });
 });
