@@ -41,6 +41,7 @@ export class Child {
   /** Started inside a test (killed when it ends) or outside one (killed when the file ends). */
   readonly inTest: boolean;
   readonly startedAt = Date.now();
+  private lastOutputAt = this.startedAt;
   stdout = '';
   stderr = '';
   /** Complete lines written so far, per stream. */
@@ -67,6 +68,7 @@ export class Child {
     for (const stream of ['stdout', 'stderr'] as const) {
       this.process[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
         this[stream] += chunk;
+        this.lastOutputAt = Date.now();
         for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) this.lines[stream]++;
         this.notify();
       });
@@ -209,7 +211,9 @@ export class Child {
   /** What the child printed so far, for failure messages. */
   output(): string {
     const tail = (text: string) => (text.length > 4000 ? `…${text.slice(-4000)}` : text);
-    return `stdout: ${tail(this.stdout)}\nstderr: ${tail(this.stderr)}`;
+    const count = `${this.lines.stdout} lines on stdout and ${this.lines.stderr} on stderr, ` +
+      `the last ${Math.round((Date.now() - this.lastOutputAt) / 1000)} s ago`;
+    return `${count}\nstdout: ${tail(this.stdout)}\nstderr: ${tail(this.stderr)}`;
   }
 
   private exitDescription(): string {
