@@ -150,13 +150,18 @@ describeEachEngine('seatctl CLI', (engine) => {
       expect(result.stdout).toMatch(
         /^✔ Locked 2 seats \(D1, D2\) of Taylor Swift - Eras Tour for zoe, until \d\d:\d\d:\d\d, in 5 minutes\n$/,
       );
-      const json = jsonLines(
-        (await cli(['lock', await demoId(), 'D3', '--user', 'zoe', '--ttl', '90s', '--json'])).stdout,
-      );
+      const id = await demoId();
+      const before = Date.now();
+      const json = jsonLines((await cli(['lock', id, 'D3', '--user', 'zoe', '--ttl', '90s', '--json'])).stdout);
+      const after = Date.now();
       expect(json).toEqual([
         expect.objectContaining({ type: 'locked', seat: 'D3', lockedBy: 'zoe', lockToken: 1, renewed: false }),
       ]);
-      expect(Date.parse(json[0]!.lockedUntil) - Date.now()).toBeGreaterThan(80_000);
+      // 90 s from when it was taken, while the command ran (by the database clock: ours, give or take 1.5 s).
+      const [lockedAt, lockedUntil] = [Date.parse(json[0]!.lockedAt), Date.parse(json[0]!.lockedUntil)];
+      expect(lockedUntil - lockedAt).toBe(90_000);
+      expect(lockedAt).toBeGreaterThan(before - 1500);
+      expect(lockedAt).toBeLessThan(after + 1500);
     });
 
     it('refuses with exit 3, names each conflicting seat and why, and locks nothing', async () => {
