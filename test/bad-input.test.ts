@@ -1,15 +1,17 @@
 // Bad input and hostile data, as a table: every case runs the real binary and
 // must give the documented exit code, one line on stderr naming the problem
 // (no stack trace), nothing on stdout, and leave the database as it was.
-import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, inject, it } from 'vitest';
 import { migrate, openDatabase } from '../src/index.js';
-import { BIN, cleanEnv, jsonLines, runCli, type CliResult } from './support/cli.js';
+import { BIN, cleanEnv, jsonLines, runCli, startCli, type CliResult } from './support/cli.js';
 import { describeEachEngine, postgres, tempDir, useDatabase } from './support/engines.js';
 import { createEvent, dumpDatabase, placeLock } from './support/fixtures.js';
+import { run as runProcess } from './support/processes.js';
+import { boundFrom, eventually, timed } from './support/timing.js';
 
 const DEMO = 'Taylor Swift - Eras Tour';
 const LONG = 'x'.repeat(10_000);
@@ -256,24 +258,19 @@ describeEachEngine('bad input', (engine) => {
     { timeout: 120_000 },
     async () => {
       expect((await cli(['seed', '--events', '20', '--seats-per-event', '10000', '--expired', '200000'])).code).toBe(0);
-      const child = spawn(
-        process.execPath,
-        [BIN, '--db', t.url, 'release-expired-locks', '--json', '--batch-size', '500'],
-        {
-          env: cleanEnv(),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      while (stdout.split('\n').length < 2000) await new Promise((r) => setTimeout(r, 5));
+      const release = startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '500']);
+      // Its first lines say it is releasing (and handling signals): interrupt it a few batches in.
+      await release.waitFor('2,000 released locks', (c) => c.lines.stdout >= 2000, 60_000);
+      const gotThere = Date.now() - release.startedAt;
       const interrupted = Date.now();
-      child.kill('SIGINT');
-      expect(await exited).toBe(130);
-      expect(Date.now() - interrupted).toBeLessThan(2000);
+      release.signal('SIGINT');
+      const { code, stdout, stderr } = await release.finished();
+      expect(code).toBe(130);
+      // It stops after the batch in progress: far sooner than it took to start and release those
+      // 2,000 locks (not stopping would take the 198,000 others).
+      expect(Date.now() - interrupted, `2,000 locks took ${gotThere} ms`).toBeLessThan(
+        boundFrom(gotThere, 3, 1000),
+      );
       expect(stderr).toMatch(/^error: interrupted after releasing [\d,]+ locks; the rest are left for the next run\n$/);
       const records = jsonLines(stdout);
       const summary = records.at(-1)!;
@@ -287,26 +284,51 @@ describeEachEngine('bad input', (engine) => {
     },
   );
 
+  /**
+   * Whether another connection has a write transaction open on the database:
+   * one that has written (PostgreSQL), or that holds the write lock (SQLite).
+   */
+  async function writeTransactionOpen(): Promise<boolean> {
+    if (engine.name === 'postgres') {
+      const { rows } = await t.db.knex.raw(
+        `SELECT count(*) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`,
+      );
+      return Number(rows[0].n) > 0;
+    }
+    const probe = new Database(t.url, { timeout: 0 });
+    try {
+      probe.exec('BEGIN IMMEDIATE');
+      probe.exec('ROLLBACK');
+      return false;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') return true;
+      throw error;
+    } finally {
+      probe.close();
+    }
+  }
+
   it('Ctrl-C during a long seed ends promptly with exit 130 and seeds nothing', { timeout: 120_000 }, async () => {
-    await seeded();
-    const before = await dumpDatabase(t.db);
-    const child = spawn(
-      process.execPath,
-      [BIN, '--db', t.url, 'seed', '--events', '400', '--seats-per-event', '5000', '--expired', '100000'],
-      {
-        env: cleanEnv(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+    // A seed of one chunk (50,000 seats), start to end, here and now: the most an interrupted seed
+    // should take to stop is a few of those (it stops after its chunk in progress, and rolls back).
+    const { ms: oneChunk } = await timed(() =>
+      cli(['seed', '--reset', '--events', '10', '--seats-per-event', '5000', '--expired', '2500']),
     );
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // Interrupt once the seed's transaction has written something (its rows are not yet visible to us).
-    await new Promise((r) => setTimeout(r, 1200));
+    expect((await cli(['seed', '--reset'])).code).toBe(0);
+    const before = await dumpDatabase(t.db);
+    const seed = startCli(
+      ['--db', t.url, 'seed', '--events', '400', '--seats-per-event', '5000', '--expired', '100000'],
+    );
+    // A seed prints nothing until it is done: interrupt it once its transaction has begun writing.
+    await eventually('the seed to begin writing', writeTransactionOpen, { describe: () => seed.output() });
     const interrupted = Date.now();
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
-    expect(Date.now() - interrupted).toBeLessThan(2000);
+    seed.signal('SIGINT');
+    const { code, stderr } = await seed.finished();
+    expect(code).toBe(130);
+    expect(Date.now() - interrupted, `one chunk took ${Math.round(oneChunk)} ms`).toBeLessThan(
+      boundFrom(oneChunk, 3, 1000),
+    );
     expect(stderr).toBe('error: seeding was interrupted; nothing was written\n');
     expect(await dumpDatabase(t.db)).toBe(before);
   });
@@ -356,18 +378,17 @@ describe('bad input: the database', () => {
     // Root ignores file permissions: run seatctl as an unprivileged user then (its directory stays writable for -wal/-shm).
     const asUser = process.getuid?.() === 0;
     if (asUser) chmodSync(dir, 0o777);
-    const seatctl = (args: string[]) => {
+    const seatctl = async (args: string[]): Promise<CliResult> => {
       const [cmd, argv] = asUser
         ? ['runuser', ['-u', 'nobody', '--', process.execPath, BIN, '--db', file, ...args]]
         : [process.execPath, [BIN, '--db', file, ...args]];
-      const result = spawnSync(cmd, argv, { encoding: 'utf8', env: cleanEnv(), timeout: 30_000 });
-      return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr } as CliResult;
+      return runProcess(cmd as string, argv as string[], { env: cleanEnv(), timeoutMs: 30_000 });
     };
-    const read = seatctl(['list-locked']);
+    const read = await seatctl(['list-locked']);
     expect(read.code, read.stderr).toBe(0);
     expect(read.stdout).toMatch(/22 locked seats/);
     for (const args of [['lock', DEMO, 'D1', '--user', 'u'], ['release-expired-locks'], ['migrate']]) {
-      const result = seatctl(args);
+      const result = await seatctl(args);
       if (args[0] === 'migrate') {
         expect(result.code).toBe(0); // up to date: nothing to write
         continue;
@@ -446,12 +467,17 @@ const forms = (password: string) => [
 ];
 
 describe('bad input: PostgreSQL URLs never leak the password', () => {
+  /** How long seatctl takes here and now to start with this command line and print its help: no connection. */
+  const startup = async (args: string[]) => (await timed(() => runCli([...args, '--help']))).ms;
+
   it.each(PASSWORDS)('a closed port: exit 4 within the connect timeout (password %j)', async (password) => {
     const url = `postgres://seatctl:${encodeURIComponent(password)}@127.0.0.1:${await closedPort()}/tickets`;
     for (const verbose of [[], ['--verbose']]) {
-      const started = Date.now();
-      const result = await runCli(['--db', url, '--connect-timeout', '2s', ...verbose, 'list-locked']);
-      expect(Date.now() - started).toBeLessThan(5000);
+      const args = ['--db', url, '--connect-timeout', '2s', ...verbose, 'list-locked'];
+      const idle = await startup(args);
+      const { result, ms } = await timed(() => runCli(args));
+      // Within the 2 s connect timeout, plus a few times the same command's start without connecting.
+      expect(ms, `start: ${Math.round(idle)} ms`).toBeLessThan(2000 + boundFrom(idle, 3, 1000));
       expect(result.code).toBe(4);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(/^error: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+: connection refused\n/);
@@ -462,15 +488,13 @@ describe('bad input: PostgreSQL URLs never leak the password', () => {
 
   it('an unreachable host gives up within --connect-timeout', async () => {
     // 192.0.2.0/24 is reserved for documentation: nothing answers there.
-    const started = Date.now();
-    const result = await runCli([
-      '--db',
-      'postgres://seatctl:s3cr3t-pw@192.0.2.1:5432/tickets',
-      '--connect-timeout',
-      '1s',
-      'list-locked',
-    ]);
-    expect(Date.now() - started).toBeLessThan(4000);
+    const url = 'postgres://seatctl:s3cr3t-pw@192.0.2.1:5432/tickets';
+    const args = ['--db', url, '--connect-timeout', '1s', 'list-locked'];
+    const idle = await startup(args);
+    const { result, ms } = await timed(() => runCli(args));
+    // The 1 s connect timeout, the 1 s more seatctl gives its pool to report it, and a few times the
+    // same command's start without connecting.
+    expect(ms, `start: ${Math.round(idle)} ms`).toBeLessThan(1000 + 1000 + boundFrom(idle, 3, 1000));
     expectOneLineError(
       result,
       4,

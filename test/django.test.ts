@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appSkipReason, newAppDatabase, runApp } from './support/apps.js';
-import { jsonLines, runCli } from './support/cli.js';
+import { jsonLines, runCli, startCli } from './support/cli.js';
 import { ENGINES, tempDir } from './support/engines.js';
 
 interface DjangoSeat {
@@ -183,12 +183,10 @@ for (const engine of ENGINES) {
 
     it('--watch releases a lock Django placed as soon as it expires', { timeout: 60_000 }, async () => {
       await django('lock', 'Eras Tour', '--user', 'bob', '--expires-in-ms', '1500', 'C10');
-      const watcher = runCli(['--db', url, 'release-expired-locks', '--watch', '--interval', '300ms', '--json'], {
-        cwd: dir,
-        timeoutMs: 30_000,
-        stopWhen: (stdout) => stdout.includes('"seat":"C10"'),
-      });
-      const result = await watcher;
+      const watcher = startCli(['--db', url, 'release-expired-locks', '--watch', '--interval', '300ms', '--json'], { cwd: dir });
+      await watcher.waitForLine('"seat":"C10"');
+      watcher.process.kill('SIGTERM');
+      const result = await watcher.finished();
       expect(result.code, result.stderr).toBe(0);
       const c10 = jsonLines(result.stdout).find((r) => r.seat === 'C10')!;
       expect(Date.parse(c10.releasedAt)).toBeGreaterThanOrEqual(Date.parse(c10.lockedUntil));

@@ -1,12 +1,12 @@
 // The files in examples/ run as written: the crontab line in a cron-like
 // environment, the systemd units' commands, and the pre-start hooks.
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli } from './support/cli.js';
 import { tempDir } from './support/engines.js';
+import { run, start, type Exit } from './support/processes.js';
 
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,10 +24,13 @@ async function makeApp(): Promise<string> {
   return app;
 }
 
-/** Runs a shell command as cron does: an empty environment but for a minimal PATH, no terminal, another directory. */
-function likeCron(command: string, extraEnv: string[] = []): SpawnSyncReturns<string> {
+/**
+ * Runs a shell command as cron does: an empty environment but for a minimal PATH, no terminal, another
+ * directory. The shell and whatever it starts (npx, npm) are one process group, killed as a whole on a timeout.
+ */
+function likeCron(command: string, extraEnv: string[] = []): Promise<Exit> {
   const home = tempDir('seatctl-home-');
-  return spawnSync(
+  return run(
     'env',
     [
       '-i',
@@ -40,12 +43,7 @@ function likeCron(command: string, extraEnv: string[] = []): SpawnSyncReturns<st
       '-c',
       command,
     ],
-    {
-      cwd: home,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    },
+    { cwd: home, group: true, timeoutMs: 60_000 },
   );
 }
 
@@ -77,12 +75,12 @@ describe('examples/crontab', () => {
     const command = fields.slice(5).join(' ').replace('/srv/app', app);
     expect(command).toBe(`cd ${app} && ./node_modules/.bin/seatctl release-expired-locks --quiet`);
 
-    const first = likeCron(command);
-    expect(first.status, first.stderr).toBe(0);
+    const first = await likeCron(command);
+    expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toBe('Total locks released: 19\n');
     expect(first.stdout + first.stderr).not.toMatch(ANSI);
-    const second = likeCron(command);
-    expect(second.status).toBe(0);
+    const second = await likeCron(command);
+    expect(second.code).toBe(0);
     expect(second.stdout).toBe('');
     expect(second.stderr).toBe('');
   });
@@ -96,11 +94,11 @@ describe("README's crontab line (npx)", () => {
     expect(line, 'the crontab line is in README.md').not.toBeNull();
     const command = line![1]!.replace('/srv/app', app);
     const npmNotices = (stderr: string) => stderr.split('\n').filter((l) => l !== '' && !l.startsWith('npm notice'));
-    const first = likeCron(command);
-    expect(first.status, first.stderr).toBe(0);
+    const first = await likeCron(command);
+    expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toBe('Total locks released: 19\n');
     expect(npmNotices(first.stderr)).toEqual([]);
-    const second = likeCron(command);
+    const second = await likeCron(command);
     expect(second.stdout).toBe('');
     expect(npmNotices(second.stderr)).toEqual([]);
     expect(first.stdout + second.stdout).not.toMatch(ANSI);
@@ -119,11 +117,11 @@ describe('examples/ systemd units', () => {
     const app = await makeApp();
     const [exec] = service.Service!.ExecStart!;
     const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
-    const result = likeCron(
+    const result = await likeCron(
       `cd ${substitute(service.Service!.WorkingDirectory![0]!, app)} && exec ${substitute(exec!, app)}`,
       env,
     );
-    expect(result.status, result.stderr).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe('Total locks released: 19\n');
   });
 
@@ -134,24 +132,17 @@ describe('examples/ systemd units', () => {
     const [signal] = service.Service!.KillSignal!;
     const stopWithin = Number(service.Service!.TimeoutStopSec![0]) * 1000;
     const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
-    const child = spawn(
+    const sweeper = start(
       'env',
       ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${substitute(service.Service!.ExecStart![0]!, app)}`],
-      {
-        cwd: substitute(service.Service!.WorkingDirectory![0]!, app),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { cwd: substitute(service.Service!.WorkingDirectory![0]!, app), group: true },
     );
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 20_000;
-    while (!stdout.includes('released 19 expired locks') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d released 19 expired locks\n$/);
+    await sweeper.waitForLine('released 19 expired locks');
+    expect(sweeper.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d released 19 expired locks\n$/);
     const stopping = Date.now();
-    child.kill(signal as NodeJS.Signals);
-    expect(await exited).toBe(0);
+    sweeper.signal(signal as NodeJS.Signals);
+    expect((await sweeper.finished()).code).toBe(0);
+    // The bound is the unit's own: systemd kills the service once TimeoutStopSec has passed.
     expect(Date.now() - stopping).toBeLessThan(stopWithin);
   });
 });
@@ -160,8 +151,8 @@ describe('examples/ pre-start hooks', () => {
   it('prestart.sh migrates, releases what expired while the server was down, then becomes the server', async () => {
     const app = await makeApp();
     copyFileSync(join(EXAMPLES, 'prestart.sh'), join(app, 'prestart.sh'));
-    const result = likeCron(`${join(app, 'prestart.sh')} node server.js`);
-    expect(result.status, result.stderr).toBe(0);
+    const result = await likeCron(`${join(app, 'prestart.sh')} node server.js`);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe('Database is up to date\nTotal locks released: 19\nserver started\n');
     expect(result.stderr).toBe('');
   });
@@ -169,8 +160,8 @@ describe('examples/ pre-start hooks', () => {
   it("package.json's prestart entry runs before npm start", async () => {
     const app = await makeApp();
     copyFileSync(join(EXAMPLES, 'package.json'), join(app, 'package.json'));
-    const result = likeCron(`cd ${app} && npm start --silent`);
-    expect(result.status, result.stderr).toBe(0);
+    const result = await likeCron(`cd ${app} && npm start --silent`);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe('Database is up to date\nTotal locks released: 19\nserver started\n');
   });
 });

@@ -1,10 +1,9 @@
 // The library as a web server uses it: through the package entry point, in a
 // separate Node process, against a real database.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { cleanEnv } from './support/cli.js';
+import { runNode } from './support/cli.js';
 import { describeEachEngine } from './support/engines.js';
 
 const CLIENT = fileURLToPath(new URL('./support/library-client.mjs', import.meta.url));
@@ -16,8 +15,8 @@ describeEachEngine('the library through its entry point', (engine) => {
       'type declarations are built',
     ).toBe(true);
     const url = await engine.newDatabaseUrl();
-    const run = spawnSync(process.execPath, [CLIENT, url], { env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
-    expect(run.status, run.stderr).toBe(0);
+    const run = await runNode([CLIENT, url], { timeoutMs: 60_000 });
+    expect(run.code, run.stderr).toBe(0);
     const seen = JSON.parse(run.stdout);
     expect(seen.exports).toEqual(
       expect.arrayContaining([
