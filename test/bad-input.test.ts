@@ -50,12 +50,12 @@ const USAGE: Record<string, Case> = {
   '--batch-size 0': {
     args: ['release-expired-locks', '--batch-size', '0'],
     code: 2,
-    message: /batch size must be a whole number from 1 to 100000/,
+    message: /--batch-size <n>' argument '0' is invalid\. It must be a whole number from 1 to 100,000\./,
   },
   '--batch-size -5': {
     args: ['release-expired-locks', '--batch-size', '-5'],
     code: 2,
-    message: /batch size must be a whole number/,
+    message: /It must be a whole number from 1 to 100,000\./,
   },
   '--batch-size abc': {
     args: ['release-expired-locks', '--batch-size', 'abc'],

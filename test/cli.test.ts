@@ -235,12 +235,12 @@ describeEachEngine('seatctl CLI', (engine) => {
       const plain = await cli(['list-locked']);
       expect(plain.code).toBe(0);
       const lines = plain.stdout.trimEnd().split('\n');
-      expect(lines[0]).toMatch(/^EVENT\s+SEAT\s+LOCKED BY\s+LOCKED UNTIL$/);
+      expect(lines[0]).toMatch(/^EVENT\s+SEAT\s+LOCKED BY\s+LOCKED UNTIL\s+STATE$/);
       expect(lines).toContainEqual(
         expect.stringMatching(/^Taylor Swift - Eras Tour {2}A13 +admin +\d\d:\d\d:\d\d +expired \d+ minutes ago$/),
       );
       expect(lines).toContainEqual(
-        expect.stringMatching(/^Taylor Swift - Eras Tour {2}B1 +alice +\d\d:\d\d:\d\d +expires in \d minutes$/),
+        expect.stringMatching(/^Taylor Swift - Eras Tour {2}B1 +alice +\d\d:\d\d:\d\d +expires in (\d minutes|\d+ seconds)$/),
       );
       expect(lines.at(-1)).toBe('22 locked seats: 19 expired, 3 active');
       const colored = await cli(['list-locked'], { env: { FORCE_COLOR: '3' } });
@@ -270,20 +270,20 @@ describeEachEngine('seatctl CLI', (engine) => {
       const before = await cli(['stats']);
       expect(before.code).toBe(0);
       expect(before.stdout).toMatch(
-        /^EVENT +SEATS +AVAILABLE +LOCKED +EXPIRED +BOOKED\nTaylor Swift - Eras Tour +100 +73 +3 +19 +5\nlast release: never\n$/,
+        /^EVENT +SEATS +AVAILABLE +ACTIVE LOCKS +EXPIRED LOCKS +BOOKED\nTaylor Swift - Eras Tour +100 +73 +3 +19 +5\nlast release: never\n$/,
       );
       expect(before.stderr).toBe(
-        'warning: 19 expired locks are waiting and no release has ever run (--stale-after 5 min): is release-expired-locks running?\n',
+        'warning: 19 expired locks are waiting and no release has ever run (--stale-after 5m): is release-expired-locks running?\n',
       );
       const check = await cli(['stats', '--check']);
       expect(check.code).toBe(6);
       expect(check.stderr).toBe(
-        'error: 19 expired locks are waiting and no release has ever run (--stale-after 5 min): is release-expired-locks running?\n',
+        'error: 19 expired locks are waiting and no release has ever run (--stale-after 5m): is release-expired-locks running?\n',
       );
       await cli(['release-expired-locks', '--quiet']);
       const after = await cli(['stats', '--check']);
       expect(after).toMatchObject({ code: 0, stderr: '' });
-      expect(after.stdout).toMatch(/\nlast release: \d+ s ago on \S+, 19 released\n$/);
+      expect(after.stdout).toMatch(/\nlast release: \d+ seconds? ago on \S+, 19 released\n$/);
       const json = jsonLines((await cli(['stats', '--json', '--event', 'Taylor Swift - Eras Tour'])).stdout);
       expect(json[0]).toEqual(
         expect.objectContaining({
@@ -310,7 +310,7 @@ describeEachEngine('seatctl CLI', (engine) => {
       const stale = await cli(['stats', '--check']);
       expect(stale.code).toBe(6);
       expect(stale.stderr).toMatch(
-        /^error: 1 expired lock is waiting and no release has run for 10 min \(--stale-after 5 min\)/,
+        /^error: 1 expired lock is waiting and no release has run for 10 minutes \(--stale-after 5m\)/,
       );
       expect((await cli(['stats', '--check', '--stale-after', '1h'])).code).toBe(0);
     });
@@ -320,7 +320,11 @@ describeEachEngine('seatctl CLI', (engine) => {
     it('migrate applies the schema once, then says the database is up to date', async () => {
       const url = await engine.newDatabaseUrl();
       const first = await runCli(['--db', url, 'migrate']);
-      expect(first).toMatchObject({ code: 0, stdout: 'Applied migration 001_initial_schema\n', stderr: '' });
+      expect(first).toMatchObject({
+        code: 0,
+        stdout: 'Applied migration 001_initial_schema\nApplied migration 002_history_hold_start\n',
+        stderr: '',
+      });
       expect(await runCli(['--db', url, 'migrate'])).toMatchObject({ code: 0, stdout: 'Database is up to date\n' });
       expect(jsonLines((await runCli(['--db', url, 'migrate', '--json'])).stdout)).toEqual([
         { type: 'summary', applied: 0 },
@@ -400,7 +404,7 @@ describe('seatctl CLI [sqlite only]', () => {
   it('a database migrated by the library from source is up to date for the built CLI, and the reverse', async () => {
     const file = join(tempDir(), 'both.db');
     const db = await openDatabase({ url: file, create: true });
-    expect((await migrate(db)).applied).toEqual(['001_initial_schema']);
+    expect((await migrate(db)).applied).toEqual(['001_initial_schema', '002_history_hold_start']);
     await db.close();
     expect(await runCli(['--db', file, 'migrate'])).toMatchObject({ code: 0, stdout: 'Database is up to date\n' });
     const other = join(tempDir(), 'other.db');
@@ -482,7 +486,7 @@ describe('progress on a terminal', () => {
     const release = await underTerminal(['release-expired-locks', '--quiet']);
     expect(release.code, release.stdout).toBe(0);
     expect(release.stdout).toMatch(/Releasing \[[^\]]*\] \d+%/);
-    expect(release.stdout).toMatch(/Total locks released: 40000/);
+    expect(release.stdout).toMatch(/Total locks released: 40,000/);
     // The same, to a pipe: no bar, no cursor codes.
     const piped = await runCli([
       '--db',

@@ -83,7 +83,7 @@ describeEachEngine('concurrency', (engine) => {
         }
         const result = await release.finished(60_000);
         expect(result.code, result.stderr).toBe(0);
-        const total = Number(/Total locks released: (\d+)/.exec(result.stdout)![1]);
+        const total = Number(/Total locks released: ([\d,]+)/.exec(result.stdout)![1]!.replace(/,/g, ''));
         const replaced = await count('release_history', { reason: 'replaced' });
         expect(total + replaced).toBe(60_000);
         expect(await count('seats', { status: 'booked', booked_by: 'buyer' })).toBe(40);

@@ -39,7 +39,7 @@ describeEachEngine('library', (engine) => {
     it('migrate is idempotent: applies everything once, then nothing', async () => {
       const db = await openDatabase({ url: await engine.newDatabaseUrl(), create: true });
       try {
-        expect((await migrate(db)).applied).toEqual(['001_initial_schema']);
+        expect((await migrate(db)).applied).toEqual(['001_initial_schema', '002_history_hold_start']);
         expect((await migrate(db)).applied).toEqual([]);
       } finally {
         await db.close();

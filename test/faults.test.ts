@@ -244,7 +244,7 @@ describeEachEngine('faults', (engine) => {
 
       const rerun = await runCli(['--db', t.url, 'release-expired-locks', '--quiet'], { timeoutMs: 120_000 });
       expect(rerun).toMatchObject({ code: 0, stderr: '' });
-      expect(rerun.stdout).toBe(`Total locks released: ${stillLocked}\n`);
+      expect(rerun.stdout).toBe(`Total locks released: ${stillLocked.toLocaleString('en-US')}\n`);
       expect(await count(t.db.knex('release_history').where('reason', 'expired'))).toBe(200_000);
       expect(await count(t.db.knex('seats').where({ status: 'locked', locked_by: 'admin' }))).toBe(0);
     },

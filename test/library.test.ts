@@ -40,7 +40,7 @@ describeEachEngine('the library through its entry point', (engine) => {
       ]),
     );
     expect(seen).toMatchObject({
-      migrated: ['001_initial_schema'],
+      migrated: ['001_initial_schema', '002_history_hold_start'],
       availableBefore: 92, // the 19 expired locks count as available before any release ran
       locked: [
         { seat: 'D1', token: 1, ms: 60_000 },
