@@ -2,8 +2,9 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { bookSeats, lockSeats, releaseExpiredLocks, seedSynthetic } from '../src/index.js';
 import { jsonLines, runCli, startCli } from './support/cli.js';
-import { describeEachEngine, emptyTables, postgres, useDatabase } from './support/engines.js';
+import { postgres, useDatabase } from './support/engines.js';
 import { createEvent, placeLock, seatNumbers } from './support/fixtures.js';
+import * as seats from './support/schemas.js';
 import { boundFrom, eventually, timed } from './support/timing.js';
 
 /**
@@ -14,10 +15,15 @@ import { boundFrom, eventually, timed } from './support/timing.js';
  */
 const RACE_DEADLINE_MS = 90_000;
 
-describeEachEngine('concurrency', (engine) => {
-  const t = useDatabase(engine);
-  const count = async (table: string, where: Record<string, unknown> = {}) =>
-    Number((await t.db.knex(table).where(where).count({ n: '*' }).first())!.n);
+// On seatctl's own schema and on a Django app's tables, on both engines.
+seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
+  const t = seats.useSchemaDatabase(engine, schema);
+  const history = async (where: Record<string, unknown> = {}) =>
+    Number((await seats.historyTable(t.db).where(where).count({ n: '*' }).first())!.n);
+  const seed = (events: number, seatsPerEvent: number, expired: number) =>
+    schema.name === 'seatctl'
+      ? seedSynthetic(t.db, { events, seatsPerEvent, expired })
+      : seats.seedExpired(t.db, events, seatsPerEvent, expired);
 
   it(
     'two releasers started at the same moment report disjoint seats whose union is every expired lock',
@@ -25,11 +31,9 @@ describeEachEngine('concurrency', (engine) => {
     async () => {
       const deadline = Date.now() + RACE_DEADLINE_MS;
       for (let attempt = 1; ; attempt++) {
-        await emptyTables(t.db);
-        await seedSynthetic(t.db, { events: 20, seatsPerEvent: 2000, expired: 40_000 });
-        const runs = [0, 1].map(() =>
-          startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '100']),
-        );
+        await seats.emptyTables(t.db);
+        await seed(20, 2000, 40_000);
+        const runs = [0, 1].map(() => startCli([...t.cli, 'release-expired-locks', '--json', '--batch-size', '100']));
         const results = await Promise.all(runs.map((run) => run.finished(60_000)));
         const reports = results.map((result) => {
           expect(result.code, result.stderr).toBe(0);
@@ -46,13 +50,13 @@ describeEachEngine('concurrency', (engine) => {
         expect(a.length + b.length).toBe(40_000);
         const totals = reports.map((records) => records.at(-1)!.total as number);
         expect(totals[0]! + totals[1]!).toBe(40_000);
-        expect(await count('release_history', { reason: 'expired' })).toBe(40_000);
-        expect(await count('seats', { status: 'locked' })).toBe(0);
+        expect(await history({ reason: 'expired' })).toBe(40_000);
+        expect(await seats.countSeats(t.db, { status: 'locked' })).toBe(0);
         // On a busy machine one may finish before the other has started: then race again.
         if ((a.length > 0 && b.length > 0) || Date.now() > deadline) {
           expect(a.length, `both releasers did part of the work (attempt ${attempt})`).toBeGreaterThan(0);
           expect(b.length, `both releasers did part of the work (attempt ${attempt})`).toBeGreaterThan(0);
-          console.log(`two releasers [${engine.name}]: ${a.length} + ${b.length} locks, attempt ${attempt}`);
+          console.log(`two releasers [${engine.name}, ${schema.name}]: ${a.length} + ${b.length} locks, attempt ${attempt}`);
           break;
         }
       }
@@ -65,18 +69,16 @@ describeEachEngine('concurrency', (engine) => {
     async () => {
       const deadline = Date.now() + RACE_DEADLINE_MS;
       for (let attempt = 1; ; attempt++) {
-        await emptyTables(t.db);
-        await seedSynthetic(t.db, { events: 10, seatsPerEvent: 8000, expired: 60_000 });
+        await seats.emptyTables(t.db);
+        await seed(10, 8000, 60_000);
+        await seats.ensureUser(t.db, 'buyer');
         // Releases walk the seats in id order: take over and book some of the last ones mid-release.
-        const targets: Array<{ event: string; seat: string }> = await t.db
-          .knex('seats as s')
-          .join('events as e', 'e.id', 's.event_id')
-          .where('s.status', 'locked')
-          .orderBy('s.id', 'desc')
-          .limit(40)
-          .select('e.name as event', 's.seat_number as seat');
-        const release = startCli(['--db', t.url, 'release-expired-locks', '--quiet', '--batch-size', '200']);
-        await eventually('the release to start', async () => (await count('release_history')) > 0);
+        const targets = (await seats.seatList(t.db))
+          .filter((s) => s.status === 'locked')
+          .slice(-40)
+          .map((s) => ({ event: String(s.event_id), seat: s.seat_number }));
+        const release = startCli([...t.cli, 'release-expired-locks', '--quiet', '--batch-size', '200']);
+        await eventually('the release to start', async () => (await history()) > 0);
         for (const { event, seat } of targets) {
           await lockSeats(t.db, { event, seats: [seat], user: 'buyer' });
           await bookSeats(t.db, { event, seats: [seat], user: 'buyer' });
@@ -84,14 +86,16 @@ describeEachEngine('concurrency', (engine) => {
         const result = await release.finished(60_000);
         expect(result.code, result.stderr).toBe(0);
         const total = Number(/Total locks released: ([\d,]+)/.exec(result.stdout)![1]!.replace(/,/g, ''));
-        const replaced = await count('release_history', { reason: 'replaced' });
+        const replaced = await history({ reason: 'replaced' });
         expect(total + replaced).toBe(60_000);
-        expect(await count('seats', { status: 'booked', booked_by: 'buyer' })).toBe(40);
-        expect(await count('seats', { status: 'locked' })).toBe(0);
+        expect(await seats.countSeats(t.db, { status: 'booked', lockedBy: 'buyer' })).toBe(40);
+        expect(await seats.countSeats(t.db, { status: 'locked' })).toBe(0);
         // On a busy machine the release may reach the last seats first: then race again.
         if (replaced > 0 || Date.now() > deadline) {
           expect(replaced, `the bookings happened while the release ran (attempt ${attempt})`).toBeGreaterThan(0);
-          console.log(`booking mid-release [${engine.name}]: ${replaced} of 40 taken over, attempt ${attempt}`);
+          console.log(
+            `booking mid-release [${engine.name}, ${schema.name}]: ${replaced} of 40 taken over, attempt ${attempt}`,
+          );
           break;
         }
       }
@@ -99,25 +103,26 @@ describeEachEngine('concurrency', (engine) => {
   );
 
   it('of two lockers of the same free seat, exactly one wins and the other exits 3', async () => {
-    const seats = seatNumbers(6);
-    await createEvent(t.db, 'Race', seats);
-    const runs = seats.flatMap((seat) =>
-      ['left', 'right'].map((user) => startCli(['--db', t.url, 'lock', 'Race', seat, '--user', user, '--json'])),
+    const names = seats.seatNumbers(6);
+    const id = await seats.createEvent(t.db, 'Race', names);
+    for (const user of ['left', 'right']) await seats.ensureUser(t.db, user);
+    const runs = names.flatMap((seat) =>
+      ['left', 'right'].map((user) => startCli([...t.cli, 'lock', 'Race', seat, '--user', user, '--json'])),
     );
     const results = await Promise.all(runs.map((run) => run.finished(60_000)));
-    for (let i = 0; i < seats.length; i++) {
+    const rows = await seats.seatRows(t.db, id);
+    for (let i = 0; i < names.length; i++) {
       const pair = [results[2 * i]!, results[2 * i + 1]!];
       expect(pair.map((r) => r.code).sort(), pair.map((r) => r.stderr).join('\n')).toEqual([0, 3]);
       const winner = pair.find((r) => r.code === 0)!;
-      const row = await t.db.knex('seats').where('seat_number', seats[i]).first('locked_by');
-      expect(jsonLines(winner.stdout)[0]!.lockedBy).toBe(row.locked_by);
+      expect(jsonLines(winner.stdout)[0]!.lockedBy).toBe(rows.get(names[i]!)!.locked_by);
     }
   });
 
   it('the library and the CLI agree on one release even when called together', async () => {
-    const id = await createEvent(t.db, 'Mixed', seatNumbers(3000));
-    await placeLock(t.db, id, seatNumbers(3000), 'admin', -60_000);
-    const cli = startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '50']);
+    const id = await seats.createEvent(t.db, 'Mixed', seats.seatNumbers(3000));
+    await seats.placeLock(t.db, id, 'all', 'admin', -60_000);
+    const cli = startCli([...t.cli, 'release-expired-locks', '--json', '--batch-size', '50']);
     const library = await releaseExpiredLocks(t.db, { batchSize: 50 });
     const fromCli = jsonLines((await cli.finished(60_000)).stdout)
       .filter((r) => r.type === 'released')

@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { lockSeats, seedSynthetic } from '../src/index.js';
 import { cleanEnv, jsonLines, runCli, startCli } from './support/cli.js';
-import { describeEachEngine, sqlite, useDatabase } from './support/engines.js';
-import { createEvent, placeLock, seatNumbers } from './support/fixtures.js';
+import { sqlite, useDatabase } from './support/engines.js';
+import * as seats from './support/schemas.js';
 import { completeLines, start, type Child } from './support/processes.js';
 import { boundFrom, eventually, idleTime, median, percentile, timed } from './support/timing.js';
 import { holdWriteLock } from './support/write-lock.js';
@@ -53,22 +53,26 @@ function flipOffset(attempts: Array<{ offset: number; booked: boolean }>, previo
   return best.offset;
 }
 
-describeEachEngine('faults', (engine) => {
-  const t = useDatabase(engine);
+// On seatctl's own schema and on a Django app's tables (no lock token: a lock is
+// told apart by its expiry), on both engines.
+seats.describeEachEngineAndSchema('faults', (engine, schema) => {
+  const t = seats.useSchemaDatabase(engine, schema);
   const count = async (query: any) => Number((await query.count({ n: '*' }).first()).n);
+  /** What tells one lock of a seat from another: its token, or (without tokens) its expiry. */
+  const lockId = (r: { lockToken?: number | null; lockedUntil?: string | Date | null }) =>
+    r.lockToken ?? (r.lockedUntil == null ? null : new Date(r.lockedUntil).getTime());
 
   it(
     'a booking and a release of the same lock never both succeed, at the instant of expiry, many times',
     { timeout: BOUNDARY_DEADLINE_MS + 90_000 },
     async () => {
-      const seats = seatNumbers(120, 'B');
-      const id = await createEvent(t.db, 'Boundary', seats);
-      const { engine: e, knex } = t.db;
-      const firstId = (await knex('seats').where('event_id', id).min({ id: 'id' }).first())!.id;
+      const seatList = seats.seatNumbers(120, 'B');
+      const id = await seats.createEvent(t.db, 'Boundary', seatList);
+      await seats.ensureUser(t.db, 'buyer');
       // One booker and two releasers, separate processes for the whole test.
       const racer = (mode: string) =>
         start(process.execPath, [RACE, mode, t.url, 'Boundary'], {
-          env: cleanEnv(),
+          env: cleanEnv(seats.mappingEnv(schema)),
           keepStdinOpen: true,
           label: `race.mjs ${mode}`,
         });
@@ -98,22 +102,13 @@ describeEachEngine('faults', (engine) => {
         jsonLines(completeLines(child.stdout).join('\n')).filter((r) => r.type === 'released');
       /** Locks every seat for the buyer, in one statement, until `until(seat index)` from now by the database clock. */
       const lockAll = async (leadMs: number, spacingMs: number) => {
-        await knex('seats')
-          .where('event_id', id)
-          .update({
-            status: 'locked',
-            locked_by: 'buyer',
-            locked_until: knex.raw(e.addMs(e.now, '? + (id - ?) * ?'), [leadMs, firstId, spacingMs]),
-            locked_at: knex.raw(e.now),
-            booked_by: null,
-            booked_at: null,
-            lock_token: knex.raw('lock_token + 1'),
-          });
-        const rows = await knex('seats').where('event_id', id).select('seat_number', 'locked_until', 'lock_token');
+        await seats.clearSeats(t.db, id);
+        await seats.placeLock(t.db, id, 'all', 'buyer', leadMs, { stepMs: spacingMs, heldForMs: 0 });
+        const rows = await seats.seatList(t.db, id);
         return new Map(
-          rows.map((r: any) => [
-            r.seat_number as string,
-            { until: e.readInstant(r.locked_until).getTime(), token: Number(r.lock_token) },
+          rows.map((r) => [
+            r.seat_number,
+            { until: r.locked_until!.getTime(), id: lockId({ lockToken: r.lock_token, lockedUntil: r.locked_until }) },
           ]),
         );
       };
@@ -121,7 +116,7 @@ describeEachEngine('faults', (engine) => {
       // How long a booking takes here and now, with both releasers running:
       // the bookings below are aimed, and spaced, by it.
       await lockAll(60_000, 0);
-      const warmUp = await book(seats.slice(0, 20).map((seat) => ({ seat, user: 'buyer', at: 0 })));
+      const warmUp = await book(seatList.slice(0, 20).map((seat) => ({ seat, user: 'buyer', at: 0 })));
       expect(warmUp.map((a) => a.type), 'bookings of valid locks').toEqual(Array(20).fill('booked'));
       let latency = median(warmUp.slice(5).map((a) => a.took));
       let slowest = percentile(warmUp.slice(5).map((a) => a.took), 0.9);
@@ -141,7 +136,7 @@ describeEachEngine('faults', (engine) => {
         const spacing = Math.max(3, Math.ceil(1.5 * slowest));
         const lead = Math.ceil(200 + 5 * latency + spread);
         const locks = await lockAll(lead, spacing);
-        const plan = seats
+        const plan = seatList
           .map((seat) => {
             const offset = Math.round(aim + (Math.random() * 2 - 1) * spread);
             return { seat, user: 'buyer', at: locks.get(seat)!.until + offset };
@@ -151,13 +146,13 @@ describeEachEngine('faults', (engine) => {
 
         // Every lock the booker did not get expires and is released; wait until the releasers said so.
         await eventually('every lock of the round to be booked or released', async () =>
-          (await count(knex('seats').where({ event_id: id, status: 'locked' }))) === 0,
+          (await seats.countSeats(t.db, { eventId: id, status: 'locked' })) === 0,
         );
-        const ofRound = (r: Record<string, any>) => locks.get(r.seat)?.token === r.lockToken;
+        const ofRound = (r: Record<string, any>) => locks.get(r.seat)?.id === lockId(r);
         const bookedSeats = new Set(bookings.filter((b) => b.type === 'booked').map((b) => b.seat));
         await eventually(
           "the releasers' reports of the round",
-          () => releasers.flatMap(released).filter(ofRound).length >= seats.length - bookedSeats.size,
+          () => releasers.flatMap(released).filter(ofRound).length >= seatList.length - bookedSeats.size,
           { describe: () => releasers.map((r) => r.output()).join('\n') },
         );
         const releasedSeats = releasers.flatMap(released).filter(ofRound).map((r) => r.seat as string);
@@ -166,7 +161,7 @@ describeEachEngine('faults', (engine) => {
           releasedSeats.filter((seat) => bookedSeats.has(seat)),
           'booked and released',
         ).toEqual([]);
-        expect(bookedSeats.size + releasedSeats.length, 'every lock ended one way').toBe(seats.length);
+        expect(bookedSeats.size + releasedSeats.length, 'every lock ended one way').toBe(seatList.length);
         for (const refusal of bookings.filter((b) => b.type === 'refused'))
           expect(['expired', 'not-locked']).toContain(refusal.reason);
         for (const booking of bookings.filter((b) => b.type === 'booked'))
@@ -175,7 +170,7 @@ describeEachEngine('faults', (engine) => {
           );
         booked += bookedSeats.size;
         refused += bookings.length - bookedSeats.size;
-        endedLocks.push(...seats.map((seat) => `${seat}#${locks.get(seat)!.token}`));
+        endedLocks.push(...seatList.map((seat) => `${seat}#${locks.get(seat)!.id}`));
 
         // Aim the next round where this one's outcomes flipped, at this round's pace.
         latency = median(bookings.map((b) => b.took));
@@ -192,11 +187,11 @@ describeEachEngine('faults', (engine) => {
         expect(exit.code, `${child.label}: ${exit.stderr}`).toBe(0);
       }
       // No lock was released in a round after the one it belonged to, nor twice across rounds.
-      const everyRelease = releasers.flatMap(released).map((r) => `${r.seat}#${r.lockToken}`);
+      const everyRelease = releasers.flatMap(released).map((r) => `${r.seat}#${lockId(r)}`);
       expect(new Set(everyRelease).size, 'each lock released once, over all rounds').toBe(everyRelease.length);
       expect(everyRelease.filter((lock) => !endedLocks.includes(lock))).toEqual([]);
       console.log(
-        `boundary [${engine.name}]: ${booked} booked at the edge of expiry, ${refused} refused as expired, ` +
+        `boundary [${engine.name}, ${schema.name}]: ${booked} booked at the edge of expiry, ${refused} refused as expired, ` +
           `none also released, in ${rounds} rounds (a booking took ${latency.toFixed(1)} ms; ` +
           `aimed ${aim.toFixed(1)} ms from expiry)`,
       );
@@ -210,11 +205,13 @@ describeEachEngine('faults', (engine) => {
     'a releaser killed with -9 mid-release leaves a consistent database, and the next run releases the rest',
     { timeout: 180_000 },
     async () => {
-      await seedSynthetic(t.db, { events: 20, seatsPerEvent: 10_000, expired: 200_000 });
-      const multi = seatNumbers(2000, 'M');
-      await createEvent(t.db, 'Multi', multi);
-      const release = startCli(['--db', t.url, 'release-expired-locks', '--json', '--batch-size', '1000']);
-      const lock = startCli(['--db', t.url, 'lock', 'Multi', ...multi, '--user', 'many', '--json']);
+      if (schema.name === 'seatctl') await seedSynthetic(t.db, { events: 20, seatsPerEvent: 10_000, expired: 200_000 });
+      else await seats.seedExpired(t.db, 20, 10_000, 200_000);
+      const multi = seats.seatNumbers(2000, 'M');
+      await seats.createEvent(t.db, 'Multi', multi);
+      await seats.ensureUser(t.db, 'many');
+      const release = startCli([...t.cli, 'release-expired-locks', '--json', '--batch-size', '1000']);
+      const lock = startCli([...t.cli, 'lock', 'Multi', ...multi, '--user', 'many', '--json']);
       // Each line is printed once its batch has committed: kill it well into the release.
       await release.waitFor('20,000 released locks', (c) => c.lines.stdout >= 20_000, 90_000);
       const [killed] = await Promise.all([release.kill(), lock.kill()]);
@@ -225,39 +222,36 @@ describeEachEngine('faults', (engine) => {
         expect(check).toEqual({ integrity_check: 'ok' });
       }
       // The multi-seat lock happened whole or not at all.
-      expect([0, 2000]).toContain(await count(t.db.knex('seats').where({ locked_by: 'many' })));
+      expect([0, 2000]).toContain(await seats.countSeats(t.db, { status: 'locked', lockedBy: 'many' }));
       // Every history row names a released seat; every other expired lock is still in place.
-      const historyCount = await count(t.db.knex('release_history').where('reason', 'expired'));
-      const stillLocked = await count(t.db.knex('seats').where({ status: 'locked', locked_by: 'admin' }));
+      const historyCount = await count(seats.historyTable(t.db).where('reason', 'expired'));
+      const stillLocked = await seats.countSeats(t.db, { status: 'locked', lockedBy: 'admin' });
       expect(historyCount + stillLocked).toBe(200_000);
-      expect(
-        await count(
-          t.db.knex('release_history as h').join('seats as s', 's.id', 'h.seat_id').where('s.status', 'locked'),
-        ),
-      ).toBe(0);
+      expect(await seats.historyOfLockedSeats(t.db)).toBe(0);
       // What the killed run printed was committed.
       const printed = jsonLines(completeLines(killed.stdout).join('\n')).map(
-        (r) => `${r.eventId}:${r.seat}:${r.lockToken}`,
+        (r) => `${r.eventId}:${r.seat}:${lockId(r)}`,
       );
       expect(printed.length).toBeGreaterThan(0);
       expect(printed.length).toBeLessThanOrEqual(historyCount);
 
-      const rerun = await runCli(['--db', t.url, 'release-expired-locks', '--quiet'], { timeoutMs: 120_000 });
+      const rerun = await runCli([...t.cli, 'release-expired-locks', '--quiet'], { timeoutMs: 120_000 });
       expect(rerun).toMatchObject({ code: 0, stderr: '' });
       expect(rerun.stdout).toBe(`Total locks released: ${stillLocked.toLocaleString('en-US')}\n`);
-      expect(await count(t.db.knex('release_history').where('reason', 'expired'))).toBe(200_000);
-      expect(await count(t.db.knex('seats').where({ status: 'locked', locked_by: 'admin' }))).toBe(0);
+      expect(await count(seats.historyTable(t.db).where('reason', 'expired'))).toBe(200_000);
+      expect(await seats.countSeats(t.db, { status: 'locked', lockedBy: 'admin' })).toBe(0);
     },
   );
   it('a stale holder can never book: A locks, it expires, B takes the seat; A exits 3 and B books', async () => {
-    const id = await createEvent(t.db, 'Stale', ['A1']);
-    expect((await runCli(['--db', t.url, 'lock', 'Stale', 'A1', '--user', 'alice'])).code).toBe(0);
-    await placeLock(t.db, id, ['A1'], 'alice', -1000); // alice's lock has now expired
-    expect((await runCli(['--db', t.url, 'lock', 'Stale', 'A1', '--user', 'bob'])).code).toBe(0);
-    const stale = await runCli(['--db', t.url, 'book', 'Stale', 'A1', '--user', 'alice']);
+    const id = await seats.createEvent(t.db, 'Stale', ['A1']);
+    for (const user of ['alice', 'bob']) await seats.ensureUser(t.db, user);
+    expect((await runCli([...t.cli, 'lock', 'Stale', 'A1', '--user', 'alice'])).code).toBe(0);
+    await seats.placeLock(t.db, id, ['A1'], 'alice', -1000); // alice's lock has now expired
+    expect((await runCli([...t.cli, 'lock', 'Stale', 'A1', '--user', 'bob'])).code).toBe(0);
+    const stale = await runCli([...t.cli, 'book', 'Stale', 'A1', '--user', 'alice']);
     expect(stale.code).toBe(3);
     expect(stale.stderr).toMatch(/A1: held by bob until/);
-    const fresh = await runCli(['--db', t.url, 'book', 'Stale', 'A1', '--user', 'bob', '--json']);
+    const fresh = await runCli([...t.cli, 'book', 'Stale', 'A1', '--user', 'bob', '--json']);
     expect(fresh.code).toBe(0);
     expect(jsonLines(fresh.stdout)).toEqual([expect.objectContaining({ type: 'booked', seat: 'A1', bookedBy: 'bob' })]);
     await expect(lockSeats(t.db, { event: 'Stale', seats: ['A1'], user: 'alice' })).rejects.toMatchObject({

@@ -11,7 +11,9 @@ import { createInterface } from 'node:readline';
 import { bookSeats, openDatabase, releaseExpiredLocks } from '../../dist/src/index.js';
 
 const [mode, url, event] = process.argv.slice(2);
-const db = await openDatabase({ url });
+// A mapped schema (a Django app's tables) comes as the config object in SEATCTL_TEST_MAPPING.
+const mapping = process.env.SEATCTL_TEST_MAPPING ? JSON.parse(process.env.SEATCTL_TEST_MAPPING) : undefined;
+const db = await openDatabase({ url, mapping });
 const out = (record) => process.stdout.write(`${JSON.stringify(record)}\n`);
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 try {
@@ -22,7 +24,7 @@ try {
     while (open) {
       const report = await releaseExpiredLocks(db, { batchSize: 1 });
       for (const r of report.released)
-        out({ type: 'released', seat: r.seat, lockToken: r.lockToken, releasedAt: r.releasedAt });
+        out({ type: 'released', seat: r.seat, lockToken: r.lockToken, lockedUntil: r.lockedUntil, releasedAt: r.releasedAt });
       if (!ready) out({ type: 'ready' });
       ready = true;
       // Runs every couple of milliseconds: often enough to meet every expiry, without starving the booker of CPU.

@@ -5,10 +5,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
+import { afterAll, beforeAll, beforeEach, describe } from 'vitest';
 import { instantCodec } from '../../src/db/instants.js';
-import type { SeatctlConfig, SeatDatabase } from '../../src/index.js';
+import { migrate, openDatabase, type SeatctlConfig, type SeatDatabase } from '../../src/index.js';
 import { appSkipReason, newAppDatabase } from './apps.js';
-import { tempDir, type TestEngine } from './engines.js';
+import { ENGINES, tempDir, type TestEngine } from './engines.js';
 
 export type SchemaName = 'seatctl' | 'django';
 
@@ -299,4 +300,94 @@ export async function seedExpired(db: SeatDatabase, events: number, perEvent: nu
       ...(m.lockedAt ? { [m.lockedAt]: instantAt(db, '-3600000', []) } : {}),
       ...(m.lockToken ? { [m.lockToken]: 1 } : {}),
     });
+}
+
+/** Makes sure a holder of this name exists (a user row, for a mapping whose holders are rows). */
+export async function ensureUser(db: SeatDatabase, user: string): Promise<void> {
+  await holderValue(db, user);
+}
+
+/** How many seats are in this state (and held, or booked, by this user). */
+export async function countSeats(
+  db: SeatDatabase,
+  filter: { eventId?: number; status?: 'available' | 'locked' | 'booked'; lockedBy?: string } = {},
+): Promise<number> {
+  const { m, seats: table, holders } = names(db);
+  const ref = m.holder.references;
+  const query = db.knex(`${table} as s`);
+  if (filter.eventId !== undefined) query.where(`s.${m.event}`, filter.eventId);
+  if (filter.status !== undefined) query.where(`s.${m.status}`, m.statusValues[filter.status]);
+  if (filter.lockedBy !== undefined) {
+    const column = filter.status === 'booked' && m.bookedBy ? m.bookedBy : m.holder.column;
+    if (ref) query.join(`${holders} as h`, `h.${ref.id}`, `s.${column}`).where(`h.${ref.name}`, filter.lockedBy);
+    else query.where(`s.${column}`, filter.lockedBy);
+  }
+  return Number((await query.count({ n: '*' }).first())!.n);
+}
+
+/** History rows whose seat is still locked: a release that wrote history must have released its seat. */
+export async function historyOfLockedSeats(db: SeatDatabase): Promise<number> {
+  const { m, seats: table, history } = names(db);
+  const row = await db
+    .knex(`${history} as h`)
+    .join(`${table} as s`, `s.${m.id}`, 'h.seat_id')
+    .where(`s.${m.status}`, m.statusValues.locked)
+    .count({ n: '*' })
+    .first();
+  return Number(row!.n);
+}
+
+/** The seats table's name (schema-qualified where it has one), for raw SQL in a test. */
+export function seatsTable(db: SeatDatabase): { table: string; seat: string; id: string } {
+  const { m, seats } = names(db);
+  return { table: seats, seat: m.seat, id: m.id };
+}
+
+/** Environment for a child process that opens the database through the library (test/support/race.mjs). */
+export function mappingEnv(schema: TestSchema): Record<string, string> {
+  return schema.config === undefined ? {} : { SEATCTL_TEST_MAPPING: JSON.stringify(schema.config) };
+}
+
+/** describe() once per engine and schema; what can't run here is skipped, visibly, with the reason in the title. */
+export function describeEachEngineAndSchema(
+  title: string,
+  body: (engine: TestEngine, schema: TestSchema) => void,
+  schemas: TestSchema[] = SCHEMAS,
+): void {
+  for (const engine of ENGINES) {
+    for (const schema of schemas) {
+      const reason = engine.skipReason ?? schema.skipReason;
+      const label = `${title} [${engine.name}, ${schema.name} schema${reason ? `: skipped, ${reason}` : ''}]`;
+      describe.skipIf(reason !== null)(label, () => body(engine, schema));
+    }
+  }
+}
+
+export interface SchemaDatabase {
+  url: string;
+  db: SeatDatabase;
+  /** `--db <url>` (and `--config <file>` for a mapped schema), for CLI runs. */
+  cli: string[];
+  schema: TestSchema;
+}
+
+/**
+ * One database of this schema for the enclosing describe block, with seatctl's
+ * own tables migrated, emptied before each test.
+ */
+export function useSchemaDatabase(engine: TestEngine, schema: TestSchema): SchemaDatabase {
+  const handle = { schema } as SchemaDatabase;
+  beforeAll(async () => {
+    handle.url = await schema.newDatabaseUrl(engine);
+    handle.db = await openDatabase({ url: handle.url, create: schema.config === undefined, mapping: schema.config });
+    await migrate(handle.db);
+    handle.cli = cliArgs(handle.url, schema);
+  }, 120_000);
+  beforeEach(async () => {
+    await emptyTables(handle.db);
+  });
+  afterAll(async () => {
+    await handle.db?.close();
+  });
+  return handle;
 }
