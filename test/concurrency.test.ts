@@ -4,7 +4,7 @@ import { bookSeats, lockSeats, releaseExpiredLocks, seedSynthetic } from '../src
 import { jsonLines, runCli, startCli } from './support/cli.js';
 import { postgres, useDatabase } from './support/engines.js';
 import { createEvent, placeLock, seatNumbers } from './support/fixtures.js';
-import * as seats from './support/schemas.js';
+import * as fx from './support/schemas.js';
 import { boundFrom, eventually, timed } from './support/timing.js';
 
 /**
@@ -16,14 +16,14 @@ import { boundFrom, eventually, timed } from './support/timing.js';
 const RACE_DEADLINE_MS = 90_000;
 
 // On seatctl's own schema and on a Django app's tables, on both engines.
-seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
-  const t = seats.useSchemaDatabase(engine, schema);
+fx.describeEachEngineAndSchema('concurrency', (engine, schema) => {
+  const t = fx.useSchemaDatabase(engine, schema);
   const history = async (where: Record<string, unknown> = {}) =>
-    Number((await seats.historyTable(t.db).where(where).count({ n: '*' }).first())!.n);
+    Number((await fx.historyTable(t.db).where(where).count({ n: '*' }).first())!.n);
   const seed = (events: number, seatsPerEvent: number, expired: number) =>
     schema.name === 'seatctl'
       ? seedSynthetic(t.db, { events, seatsPerEvent, expired })
-      : seats.seedExpired(t.db, events, seatsPerEvent, expired);
+      : fx.seedExpired(t.db, events, seatsPerEvent, expired);
 
   it(
     'two releasers started at the same moment report disjoint seats whose union is every expired lock',
@@ -31,7 +31,7 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
     async () => {
       const deadline = Date.now() + RACE_DEADLINE_MS;
       for (let attempt = 1; ; attempt++) {
-        await seats.emptyTables(t.db);
+        await fx.emptyTables(t.db);
         await seed(20, 2000, 40_000);
         const runs = [0, 1].map(() => startCli([...t.cli, 'release-expired-locks', '--json', '--batch-size', '100']));
         const results = await Promise.all(runs.map((run) => run.finished(60_000)));
@@ -51,7 +51,7 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
         const totals = reports.map((records) => records.at(-1)!.total as number);
         expect(totals[0]! + totals[1]!).toBe(40_000);
         expect(await history({ reason: 'expired' })).toBe(40_000);
-        expect(await seats.countSeats(t.db, { status: 'locked' })).toBe(0);
+        expect(await fx.countSeats(t.db, { status: 'locked' })).toBe(0);
         // On a busy machine one may finish before the other has started: then race again.
         if ((a.length > 0 && b.length > 0) || Date.now() > deadline) {
           expect(a.length, `both releasers did part of the work (attempt ${attempt})`).toBeGreaterThan(0);
@@ -69,11 +69,11 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
     async () => {
       const deadline = Date.now() + RACE_DEADLINE_MS;
       for (let attempt = 1; ; attempt++) {
-        await seats.emptyTables(t.db);
+        await fx.emptyTables(t.db);
         await seed(10, 8000, 60_000);
-        await seats.ensureUser(t.db, 'buyer');
+        await fx.ensureUser(t.db, 'buyer');
         // Releases walk the seats in id order: take over and book some of the last ones mid-release.
-        const targets = (await seats.seatList(t.db))
+        const targets = (await fx.seatList(t.db))
           .filter((s) => s.status === 'locked')
           .slice(-40)
           .map((s) => ({ event: String(s.event_id), seat: s.seat_number }));
@@ -88,8 +88,8 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
         const total = Number(/Total locks released: ([\d,]+)/.exec(result.stdout)![1]!.replace(/,/g, ''));
         const replaced = await history({ reason: 'replaced' });
         expect(total + replaced).toBe(60_000);
-        expect(await seats.countSeats(t.db, { status: 'booked', lockedBy: 'buyer' })).toBe(40);
-        expect(await seats.countSeats(t.db, { status: 'locked' })).toBe(0);
+        expect(await fx.countSeats(t.db, { status: 'booked', lockedBy: 'buyer' })).toBe(40);
+        expect(await fx.countSeats(t.db, { status: 'locked' })).toBe(0);
         // On a busy machine the release may reach the last seats first: then race again.
         if (replaced > 0 || Date.now() > deadline) {
           expect(replaced, `the bookings happened while the release ran (attempt ${attempt})`).toBeGreaterThan(0);
@@ -103,14 +103,14 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
   );
 
   it('of two lockers of the same free seat, exactly one wins and the other exits 3', async () => {
-    const names = seats.seatNumbers(6);
-    const id = await seats.createEvent(t.db, 'Race', names);
-    for (const user of ['left', 'right']) await seats.ensureUser(t.db, user);
+    const names = fx.seatNumbers(6);
+    const id = await fx.createEvent(t.db, 'Race', names);
+    for (const user of ['left', 'right']) await fx.ensureUser(t.db, user);
     const runs = names.flatMap((seat) =>
       ['left', 'right'].map((user) => startCli([...t.cli, 'lock', 'Race', seat, '--user', user, '--json'])),
     );
     const results = await Promise.all(runs.map((run) => run.finished(60_000)));
-    const rows = await seats.seatRows(t.db, id);
+    const rows = await fx.seatRows(t.db, id);
     for (let i = 0; i < names.length; i++) {
       const pair = [results[2 * i]!, results[2 * i + 1]!];
       expect(pair.map((r) => r.code).sort(), pair.map((r) => r.stderr).join('\n')).toEqual([0, 3]);
@@ -120,8 +120,8 @@ seats.describeEachEngineAndSchema('concurrency', (engine, schema) => {
   });
 
   it('the library and the CLI agree on one release even when called together', async () => {
-    const id = await seats.createEvent(t.db, 'Mixed', seats.seatNumbers(3000));
-    await seats.placeLock(t.db, id, 'all', 'admin', -60_000);
+    const id = await fx.createEvent(t.db, 'Mixed', fx.seatNumbers(3000));
+    await fx.placeLock(t.db, id, 'all', 'admin', -60_000);
     const cli = startCli([...t.cli, 'release-expired-locks', '--json', '--batch-size', '50']);
     const library = await releaseExpiredLocks(t.db, { batchSize: 50 });
     const fromCli = jsonLines((await cli.finished(60_000)).stdout)

@@ -41,6 +41,8 @@ export async function databaseOptions(command: Command, options: { create?: bool
     busyTimeoutMs: globals.busyTimeout,
     connectTimeoutMs: globals.connectTimeout,
     create: options.create ?? false,
+    // A command needs few connections (a release runs one statement at a time).
+    pool: { max: 4, idleTimeoutMillis: 10_000 },
     ...(found === undefined ? {} : { mapping: found.config, mappingSource: found.filepath }),
   };
 }

@@ -32,7 +32,7 @@ export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise
     event: options.event,
     seats: options.seats,
     user,
-    write: (trx, store, event) => store.book(trx, { eventId: event.id, seats: options.seats, user }),
+    write: (store, event) => store.bookSeats({ eventId: event.id, seats: options.seats, user }),
     refusal: bookingConflict,
   });
   return { event, user, seats: rows };

@@ -1,7 +1,6 @@
-import type { Knex } from 'knex';
 import type { SeatDatabase } from '../db/open.js';
 import { withSeats } from '../db/ready.js';
-import type { SeatState, SeatStore } from '../db/seat-store.js';
+import type { SeatState, SeatStore, WriteOutcome } from '../db/seat-store.js';
 import { quoteName, SeatConflictError, usageError, type SeatConflict } from '../errors.js';
 
 export type { SeatState };
@@ -11,13 +10,16 @@ export interface EventRef {
   name: string;
 }
 
-/** Finds an event by its exact name or, failing that, by its numeric id. */
-export async function resolveEvent(store: SeatStore, ref: string): Promise<EventRef> {
+/**
+ * Finds an event by its exact name or, failing that, by its numeric id.
+ * `cached`: from what this handle read before (the hot path of lock, book and unlock).
+ */
+export async function resolveEvent(store: SeatStore, ref: string, options: { cached?: boolean } = {}): Promise<EventRef> {
   if (ref === '') throw usageError('the event name is empty');
-  const byName = await store.eventByName(ref);
+  const byName = await store.eventByName(ref, options);
   if (byName) return byName;
   if (/^[1-9][0-9]{0,14}$/.test(ref)) {
-    const byId = await store.eventById(Number(ref));
+    const byId = await store.eventById(Number(ref), options);
     if (byId) return { id: byId.id, name: byId.name ?? `#${byId.id}` };
   }
   if (store.mapping.events === null) {
@@ -54,46 +56,50 @@ export interface SeatWrite<Row extends { seat: string }> {
   seats: readonly string[];
   /** The holder the request acts for, when it names one. */
   user?: string;
-  /** The conditional write; returns one row per seat it changed. */
-  write(trx: Knex.Transaction, store: SeatStore, event: EventRef): Promise<Row[]>;
+  /** The conditional write, all or nothing, in the store. */
+  write(store: SeatStore, event: EventRef): Promise<WriteOutcome<Row>>;
   /** Why a seat the write did not change was refused. */
   refusal(state: SeatState): SeatConflict;
 }
 
 /**
- * The shape every seat request shares: resolve the event (and the holder), take
- * the seats' rows in a write transaction, run one conditional write, and unless
- * it changed every seat asked for, explain each refused one and roll
- * everything back. Returns the changed rows in the order the seats were asked for.
+ * The shape every seat request shares: resolve the event, let the store run
+ * the all-or-nothing write, and turn what it refused into errors: an unknown
+ * holder or seat is bad input; refused seats are a SeatConflictError, each
+ * with its reason. Returns the changed rows in the order the seats were asked for.
  */
 export async function writeAllOrNothing<Row extends { seat: string }>(
   db: SeatDatabase,
   request: SeatWrite<Row>,
-): Promise<{ event: EventRef; rows: Row[] }> {
+): Promise<{ event: EventRef; rows: Row[]; now: Date; renewed: Set<string> }> {
   const seats = [...request.seats];
   return withSeats(db, async (store) => {
-    const event = await resolveEvent(store, request.event);
-    if (request.user !== undefined && !(await store.holderExists(request.user))) {
-      const ref = store.mapping.seats.holder.references!;
-      throw usageError(`unknown user ${quoteName(request.user)} (no ${ref.table} row has that ${ref.name})`);
+    let event = await resolveEvent(store, request.event, { cached: true });
+    let outcome = await request.write(store, event);
+    if (outcome.result === 'unknown-seats') {
+      // The event may have been deleted and made again since it was cached: look once more.
+      store.forgetEvents();
+      const fresh = await resolveEvent(store, request.event);
+      if (fresh.id !== event.id) outcome = await request.write(store, (event = fresh));
     }
-    return db.engine.writeTransaction(db.knex, async (trx) => {
-      const found = await store.claimSeats(trx, event.id, seats);
-      const unknown = seats.filter((seat) => !found.has(seat));
-      if (unknown.length > 0) {
+    switch (outcome.result) {
+      case 'unknown-user': {
+        const ref = store.mapping.seats.holder.references!;
+        throw usageError(`unknown user ${quoteName(request.user ?? '')} (no ${ref.table} row has that ${ref.name})`);
+      }
+      case 'unknown-seats': {
+        const unknown = outcome.seats;
         const names =
           unknown.slice(0, 5).map(quoteName).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
         throw usageError(`unknown seat${unknown.length > 1 ? 's' : ''} ${names} in event ${quoteName(event.name)}`);
       }
-      const rows = await request.write(trx, store, event);
-      if (rows.length < seats.length) {
-        const done = new Set(rows.map((row) => row.seat));
-        const states = await store.seatStates(trx, event.id, seats, request.user ?? null);
-        const refused = states.filter((state) => !done.has(state.seat));
-        throw new SeatConflictError(request.action, event.name, refused.map(request.refusal));
+      case 'refused':
+        throw new SeatConflictError(request.action, event.name, outcome.states.map(request.refusal));
+      case 'written': {
+        const order = new Map(seats.map((seat, index) => [seat, index]));
+        const rows = outcome.rows.sort((a, b) => order.get(a.seat)! - order.get(b.seat)!);
+        return { event, rows, now: outcome.now, renewed: outcome.renewed };
       }
-      const order = new Map(seats.map((seat, index) => [seat, index]));
-      return { event, rows: rows.sort((a, b) => order.get(a.seat)! - order.get(b.seat)!) };
-    });
+    }
   });
 }

@@ -78,22 +78,13 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
     throw usageError('the hold cool-down must be between 0 and 7 days');
   }
   const user = options.user;
-  let now = new Date(0);
-  let renewing = new Set<string>();
-  const { event, rows } = await writeAllOrNothing(db, {
+  const { event, rows, now, renewed } = await writeAllOrNothing(db, {
     action: 'lock',
     event: options.event,
     seats: options.seats,
     user,
-    async write(trx, store, event) {
-      // One instant for every statement below, read once the rows are ours.
-      now = await store.now(trx);
-      // Which of the seats this holder already holds (for the report: the UPDATE decides).
-      renewing = await store.heldBy(trx, event.id, options.seats, user, now);
-      // An expired lock taken over here was never released: its history row says so.
-      await store.recordReplaced(trx, event.id, options.seats, now);
-      return store.lock(trx, { eventId: event.id, seats: options.seats, user, now, ttlMs, maxHoldMs, cooldownMs });
-    },
+    write: (store, event) =>
+      store.lockSeats({ eventId: event.id, seats: options.seats, user, ttlMs, maxHoldMs, cooldownMs }),
     // A seat the write refused that was free to lock, or the holder's own, was refused by the hold cap.
     refusal: (state) => ({
       seat: state.seat,
@@ -119,7 +110,7 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
       lockedUntil: row.lockedUntil,
       lockedAt: row.lockedAt,
       lockToken: row.lockToken,
-      renewed: renewing.has(row.seat),
+      renewed: renewed.has(row.seat),
       // The cap, not the TTL, decided the expiry.
       capped:
         maxHoldMs !== null &&

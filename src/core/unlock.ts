@@ -38,8 +38,7 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
     event: options.event,
     seats: options.seats,
     user: options.user,
-    write: (trx, store, event) =>
-      store.unlock(trx, { eventId: event.id, seats: options.seats, user: options.user ?? null }),
+    write: (store, event) => store.unlockSeats({ eventId: event.id, seats: options.seats, user: options.user ?? null }),
     refusal: (state) => ({
       seat: state.seat,
       reason:

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { SeatctlError } from '../errors.js';
+import type { Connection } from './query.js';
 import type { ReleaseScope, SeatStore } from './seat-store.js';
 
 /** One released lock, with the holder it had before the release. */
@@ -46,6 +47,11 @@ export interface Engine {
   forUpdate(query: Knex.QueryBuilder): Knex.QueryBuilder;
   /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
   writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /**
+   * The same on one driver connection, without Knex's transaction machinery:
+   * the hot path of lock, book and unlock. Rolled back when `work` throws.
+   */
+  writeSession<T>(knex: Knex, work: (conn: Connection) => Promise<T>): Promise<T>;
   /**
    * Locks per release batch when the caller doesn't choose: each batch is one
    * commit, and what a commit costs depends on the engine (and on SQLite, on

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
-import { SeatctlError } from '../errors.js';
+import { SeatctlError, usageError } from '../errors.js';
 import { parseConfig, type SeatctlConfig } from '../mapping/config.js';
 import { defaultMapping, resolveMapping, type SeatMapping } from '../mapping/mapping.js';
 import type { Engine } from './engine.js';
@@ -25,7 +25,24 @@ export interface DatabaseOptions {
   mapping?: SeatctlConfig;
   /** What to call the mapping in messages (the config file's path). Default: "the mapping option". */
   mappingSource?: string;
+  /**
+   * PostgreSQL: the pool seatctl opens. Default `{ max: 10, idleTimeoutMillis: 30000 }`
+   * for a server calling the library (the CLI opens at most 4).
+   */
+  pool?: { max?: number; idleTimeoutMillis?: number };
+  /**
+   * PostgreSQL: the application's own pg.Pool, instead of a pool of seatctl's:
+   * every call checks a client out of it and gives it back; close() leaves it open.
+   */
+  pgPool?: import('pg').Pool;
+  /**
+   * The application's own Knex instance (SQLite or PostgreSQL), instead of one
+   * of seatctl's; close() leaves it open. `url` still names the database in messages.
+   */
+  knex?: Knex;
 }
+
+export const DEFAULT_LIBRARY_POOL = { max: 10, idleTimeoutMillis: 30_000 };
 
 /** An open seatctl database: hand it to the library's functions, close it when done. */
 export interface SeatDatabase {
@@ -36,7 +53,9 @@ export interface SeatDatabase {
   readonly mapping: SeatMapping;
   /** close() was called: every further call fails with a `closed` SeatctlError. */
   readonly closed: boolean;
-  /** Closes the connections; calling it again is harmless. */
+  /** Runs a library call, counted as in flight until it settles. */
+  track<T>(operation: () => Promise<T>): Promise<T>;
+  /** Refuses new calls, waits for those in flight, then closes the connections; calling it again is harmless. */
   close(): Promise<void>;
 }
 
@@ -71,24 +90,50 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
     // Loaded on demand so a PostgreSQL run never loads SQLite, and the reverse.
     const { createSqliteKnex, createSqliteEngine } = await import('./sqlite.js');
     const sqliteOptions = { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, create };
-    knex = createSqliteKnex(target, sqliteOptions);
+    knex = options.knex ?? createSqliteKnex(target, sqliteOptions);
     engine = createSqliteEngine(target, sqliteOptions);
   } else {
-    const { createPostgresKnex, createPostgresEngine } = await import('./postgres.js');
-    const pgOptions = { connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS };
-    knex = createPostgresKnex(target, pgOptions);
+    const { createPostgresKnex, createPostgresKnexOnPool, createPostgresEngine } = await import('./postgres.js');
+    const pool = { ...DEFAULT_LIBRARY_POOL, ...options.pool };
+    if (!Number.isSafeInteger(pool.max) || pool.max < 1) throw usageError('the pool size must be a whole number of at least 1');
+    const pgOptions = { connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, pool };
+    knex = options.knex ?? (options.pgPool ? createPostgresKnexOnPool(options.pgPool) : createPostgresKnex(target, pgOptions));
     engine = createPostgresEngine(target, pgOptions);
   }
-  let closed: Promise<void> | undefined;
+  const shared = options.knex !== undefined || options.pgPool !== undefined;
+  return handle(knex, engine, target, mapping, shared);
+}
+
+/**
+ * A handle that counts the calls in flight: close() refuses new calls, waits
+ * for those in flight to finish, then closes the connections (unless they are
+ * the application's own).
+ */
+function handle(knex: Knex, engine: Engine, target: DatabaseTarget, mapping: SeatMapping, shared: boolean): SeatDatabase {
+  let closing: Promise<void> | undefined;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
   const db: SeatDatabase = {
     knex,
     engine,
     target,
     mapping,
     get closed() {
-      return closed !== undefined;
+      return closing !== undefined;
     },
-    close: () => (closed ??= knex.destroy()),
+    async track<T>(operation: () => Promise<T>): Promise<T> {
+      inFlight++;
+      try {
+        return await operation();
+      } finally {
+        if (--inFlight === 0) drained?.();
+      }
+    },
+    close: () =>
+      (closing ??= (async () => {
+        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+        if (!shared) await knex.destroy();
+      })()),
   };
   return db;
 }
@@ -118,7 +163,7 @@ export async function withDatabase<T>(options: DatabaseOptions, work: (db: SeatD
 export async function guard<T>(db: SeatDatabase, operation: () => Promise<T>): Promise<T> {
   if (db.closed) throw new SeatctlError('closed', 'the database handle is closed: open another one');
   try {
-    return await operation();
+    return await db.track(operation);
   } catch (error) {
     if (error instanceof SeatctlError) throw error;
     throw db.engine.translateError(error) ?? error;

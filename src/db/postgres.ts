@@ -1,5 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
+import type pg from 'pg';
 import { SeatctlError } from '../errors.js';
+import { withConnection } from './query.js';
 import { DEFAULT_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
 import { pgInterval, releaseBatchPostgres } from './postgres-release.js';
@@ -8,6 +10,21 @@ import type { PostgresTarget } from './url.js';
 export interface PostgresOptions {
   /** How long to wait for the server to accept a connection. */
   connectTimeoutMs: number;
+  /** Connections at most, and how long one may sit idle before it closes. */
+  pool: { max: number; idleTimeoutMillis: number };
+}
+
+/**
+ * Knex over the application's own pg.Pool: connections come from it and go
+ * back to it, and seatctl never ends it. Knex's pool of its own is bypassed.
+ */
+export function createPostgresKnexOnPool(pool: pg.Pool): Knex {
+  const knex = knexFactory({ client: 'pg', connection: {}, version: '13', compileSqlOnError: false, log: silentLog });
+  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void>; destroy(): Promise<void> };
+  client.acquireConnection = () => pool.connect();
+  client.releaseConnection = async (conn) => (conn as pg.PoolClient).release();
+  client.destroy = async () => undefined;
+  return knex;
 }
 
 export function createPostgresKnex(target: PostgresTarget, options: PostgresOptions): Knex {
@@ -25,9 +42,8 @@ export function createPostgresKnex(target: PostgresTarget, options: PostgresOpti
       application_name: target.applicationName ?? 'seatctl',
       connectionTimeoutMillis: options.connectTimeoutMs,
     },
-    // A CLI needs few connections, and must give up on an unreachable server
-    // within the connect timeout rather than Knex's 60 s.
-    pool: { min: 0, max: 4 },
+    // Must give up on an unreachable server within the connect timeout rather than Knex's 60 s.
+    pool: { min: 0, max: options.pool.max, idleTimeoutMillis: options.pool.idleTimeoutMillis },
     acquireConnectionTimeout: options.connectTimeoutMs + 1000,
     // Skips Knex's `select version()` round trip on the first connection.
     version: '13',
@@ -67,6 +83,22 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
           if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
         }
       }
+    },
+
+    // lock, book and unlock are single statements on PostgreSQL; this is for anything that needs more.
+    async writeSession(knex, work) {
+      return withConnection(knex, async (conn) => {
+        const client = conn as pg.ClientBase;
+        await client.query('BEGIN');
+        try {
+          const result = await work(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      });
     },
 
     defaultBatchSize: async () => DEFAULT_BATCH_SIZE,

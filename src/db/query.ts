@@ -73,15 +73,23 @@ export function prepare(conn: Database.Database, text: string): Database.Stateme
   return prepared;
 }
 
+/** Where a statement runs: a Knex instance or transaction, or a driver connection already held. */
+export type Runner = Knex | Knex.Transaction | Connection;
+
+function isKnex(runner: Runner): runner is Knex | Knex.Transaction {
+  return typeof runner === 'function';
+}
+
 /**
- * The driver connection behind a Knex instance or transaction, for `work`.
- * Inside a transaction it is the transaction's own connection.
+ * The driver connection behind a runner, for `work`: a connection as it is;
+ * a transaction's own connection; or one from the pool, given back after.
  */
-export async function withConnection<T>(knex: Knex | Knex.Transaction, work: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = (await knex.client.acquireConnection()) as Connection;
+export async function withConnection<T>(runner: Runner, work: (conn: Connection) => Promise<T>): Promise<T> {
+  if (!isKnex(runner)) return work(runner);
+  const conn = (await runner.client.acquireConnection()) as Connection;
   try {
     return await work(conn);
   } finally {
-    await knex.client.releaseConnection(conn);
+    await runner.client.releaseConnection(conn);
   }
 }

@@ -3,7 +3,7 @@ import type { SeatMapping, TableRef } from '../mapping/mapping.js';
 import type { StatusValue } from '../mapping/presets.js';
 import type { Engine, ReleasedLock } from './engine.js';
 import { instantCodec, type InstantCodec } from './instants.js';
-import { runStatement, statement, withConnection, type Params, type Statement } from './query.js';
+import { runStatement, statement, withConnection, type Connection, type Params, type Runner, type Statement } from './query.js';
 
 /** The state of a seat as seatctl sees it; `other` is a status value the mapping doesn't name. */
 export type SeatStatus = 'available' | 'locked' | 'booked' | 'other';
@@ -24,6 +24,58 @@ export interface SeatState {
 
 /** Shown for a lock whose holder column is empty (a Django user deleted with SET_NULL). */
 export const NO_HOLDER = '(none)';
+
+/** A request for some seats of one event, by a holder (unlock without one: any holder's). */
+export interface SeatRequest {
+  eventId: number;
+  seats: readonly string[];
+  user: string | null;
+}
+
+export interface LockRequest extends SeatRequest {
+  user: string;
+  ttlMs: number;
+  /** Null: no hold cap (or the mapping can't tell when a hold began). */
+  maxHoldMs: number | null;
+  cooldownMs: number;
+}
+
+export interface LockedRow2 {
+  seat: string;
+  lockedUntil: Date;
+  lockedAt: Date | null;
+  lockToken: number | null;
+}
+
+/** What a lock, book or unlock came to: written whole, or nothing written and why. */
+export type WriteOutcome<Row> =
+  | { result: 'written'; rows: Row[]; now: Date; renewed: Set<string> }
+  | { result: 'refused'; states: SeatState[]; now: Date }
+  | { result: 'unknown-seats'; seats: string[] }
+  | { result: 'unknown-user' };
+
+/** Carries a refusal out of a write transaction, which it rolls back. */
+class Refused extends Error {
+  constructor(readonly outcome: WriteOutcome<never>) {
+    super(outcome.result);
+  }
+}
+
+/** A request's rules as SQL over a seats row `r` ('' for the UPDATE's own table). */
+interface RequestRules {
+  /** The clock the rules judge against. */
+  now: string;
+  /** The request names a holder who must exist. */
+  needsHolder: boolean;
+  /** The seat can be served. */
+  allowed(r: string, seatId: string): string;
+  /** The holder held it, validly, before (lock: a renewal). */
+  renew(r: string): string;
+  /** Which served seats get a history row, and why; null for none. */
+  history: { when(r: string): string; reason: 'replaced' | 'unlocked' } | null;
+  sets: string;
+  returning: string;
+}
 
 /** Batches walk the locked seats in id order. */
 export interface ReleaseScope {
@@ -92,7 +144,7 @@ export interface RunRow {
   released: number;
 }
 
-type Db = Knex | Knex.Transaction;
+type Db = Runner;
 
 /**
  * Every statement seatctl runs against the seats, built once from the
@@ -216,7 +268,8 @@ export class SeatStore {
    */
   private holderValue(param: string): string {
     const ref = this.mapping.seats.holder.references;
-    if (ref === null) return param;
+    // Typed: PostgreSQL can't infer a parameter compared with nothing but NULL.
+    if (ref === null) return this.sqlite ? param : `CAST(${param} AS text)`;
     return `(SELECT ${this.quote(ref.id)} FROM ${this.t.holders} WHERE ${this.quote(ref.name)} = ${param})`;
   }
 
@@ -285,7 +338,37 @@ export class SeatStore {
     return this.instant(row!.now);
   }
 
-  async eventByName(name: string): Promise<{ id: number; name: string } | undefined> {
+  /**
+   * Events by name and by id, read once per handle: a web server resolves the
+   * same few events for every request, and events are not renamed under it.
+   */
+  private readonly events = new Map<string, Promise<{ id: number; name: string | null } | undefined>>();
+
+  async eventByName(name: string, options: { cached?: boolean } = {}): Promise<{ id: number; name: string } | undefined> {
+    if (!options.cached) return this.readEventByName(name);
+    return this.cachedEvent(`name:${name}`, () => this.readEventByName(name)) as Promise<{ id: number; name: string } | undefined>;
+  }
+
+  /** Forgets the events read so far (one was deleted, or created again under a new id). */
+  forgetEvents(): void {
+    this.events.clear();
+  }
+
+  private cachedEvent(
+    key: string,
+    read: () => Promise<{ id: number; name: string | null } | undefined>,
+  ): Promise<{ id: number; name: string | null } | undefined> {
+    let found = this.events.get(key);
+    if (found === undefined) {
+      found = read();
+      this.events.set(key, found);
+      // Only what exists is remembered: an event created later is found then.
+      found.then((event) => event === undefined && this.events.delete(key), () => this.events.delete(key));
+    }
+    return found;
+  }
+
+  private async readEventByName(name: string): Promise<{ id: number; name: string } | undefined> {
     if (this.mapping.events === null) return undefined;
     const e = this.mapping.events;
     const stmt = this.statementFor(
@@ -297,7 +380,12 @@ export class SeatStore {
   }
 
   /** The event with this id; without an events table, any event id some seat has. */
-  async eventById(id: number): Promise<{ id: number; name: string | null } | undefined> {
+  async eventById(id: number, options: { cached?: boolean } = {}): Promise<{ id: number; name: string | null } | undefined> {
+    if (!options.cached) return this.readEventById(id);
+    return this.cachedEvent(`id:${id}`, () => this.readEventById(id));
+  }
+
+  private async readEventById(id: number): Promise<{ id: number; name: string | null } | undefined> {
     const e = this.mapping.events;
     const stmt =
       e === null
@@ -335,26 +423,393 @@ export class SeatStore {
     return (await this.rows(db, stmt, { user })).length > 0;
   }
 
-  // --- seat requests: lock, book, unlock ---------------------------------------
+  // --- seat requests: lock, book, unlock -----------------------------------------------
+  //
+  // Each is all or nothing. On PostgreSQL a request is ONE statement (a CTE):
+  // it takes the seats' rows in id order (FOR UPDATE), decides against one
+  // reading of the clock, writes the history and the seats only when every
+  // seat can be served, and returns the seats' states either way — one round
+  // trip, no transaction held open between round trips. On SQLite the same
+  // steps run as statements in one BEGIN IMMEDIATE transaction on the
+  // connection itself (the write lock makes them as good as one).
+
+  async lockSeats(request: LockRequest): Promise<WriteOutcome<LockedRow2>> {
+    const capped = request.maxHoldMs !== null && this.col.lockedAt !== null;
+    if (this.engine.name === 'postgres') {
+      const stmt = this.statementFor(`lock1:${capped}`, (p) => this.requestStatement(p, this.lockRules(p, capped)));
+      return this.runRequest(stmt, this.lockValues(request, capped), (row) => ({
+        seat: String(row.seat),
+        lockedUntil: this.instant(row.locked_until),
+        lockedAt: this.maybeInstant(row.locked_at),
+        lockToken: row.lock_token == null ? null : Number(row.lock_token),
+      }));
+    }
+    return this.session(request, async (conn) => {
+      const now = await this.now(conn);
+      const values = { ...this.lockValues(request, capped), now: this.engine.bindInstant(now) };
+      const renewed = new Set(
+        (await this.rows<{ seat: unknown }>(conn, this.statementFor('lock:renewing', (p) => this.renewingStatement(p)), values)).map((r) =>
+          String(r.seat),
+        ),
+      );
+      // An expired lock taken over here was never released: its history row says so.
+      await this.rows(conn, this.statementFor('lock:replaced', (p) => this.replacedStatement(p)), values);
+      const stmt = this.statementFor(`lock:${capped}`, (p) => this.lockUpdate(p, this.lockRules(p, capped)));
+      const rows = await this.rows<Record<string, unknown>>(conn, stmt, values);
+      return {
+        now,
+        renewed,
+        rows: rows.map((row) => ({
+          seat: String(row.seat),
+          lockedUntil: this.instant(row.locked_until),
+          lockedAt: this.maybeInstant(row.locked_at),
+          lockToken: row.lock_token == null ? null : Number(row.lock_token),
+        })),
+      };
+    });
+  }
+
+  async bookSeats(request: SeatRequest & { user: string }): Promise<WriteOutcome<{ seat: string; bookedAt: Date }>> {
+    const values = { eventId: request.eventId, seats: this.seatList(request.seats), user: request.user };
+    const read = (row: Record<string, unknown>) => ({ seat: String(row.seat), bookedAt: this.instant(row.booked_at) });
+    if (this.engine.name === 'postgres') {
+      return this.runRequest(this.statementFor('book1', (p) => this.requestStatement(p, this.bookRules(p))), values, read);
+    }
+    return this.session(request, async (conn) => {
+      const now = await this.now(conn);
+      const stmt = this.statementFor('book', (p) => this.plainUpdate(p, this.bookRules(p)));
+      return { now, renewed: new Set<string>(), rows: (await this.rows<Record<string, unknown>>(conn, stmt, values)).map(read) };
+    });
+  }
+
+  async unlockSeats(
+    request: SeatRequest,
+  ): Promise<WriteOutcome<{ seat: string; lockedBy: string; lockedUntil: Date; lockToken: number | null; releasedAt: Date }>> {
+    const byUser = request.user !== null;
+    const values = { eventId: request.eventId, seats: this.seatList(request.seats), ...(byUser ? { user: request.user } : {}) };
+    const read = (row: Record<string, unknown>) => ({
+      seat: String(row.seat),
+      lockedBy: String(row.locked_by),
+      lockedUntil: this.instant(row.locked_until),
+      lockToken: row.lock_token == null ? null : Number(row.lock_token),
+      releasedAt: this.instant(row.released_at),
+    });
+    if (this.engine.name === 'postgres') {
+      return this.runRequest(this.statementFor(`unlock1:${byUser}`, (p) => this.requestStatement(p, this.unlockRules(p, byUser))), values, read);
+    }
+    return this.session(request, async (conn) => {
+      const now = await this.now(conn);
+      const rules = (p: (name: string) => string) => this.unlockRules(p, byUser);
+      // The history first, from the seats as they are; then the seats, under the same write lock.
+      const logged = await this.rows<Record<string, unknown>>(
+        conn,
+        this.statementFor(`unlock:log:${byUser}`, (p) => this.historyInsert(p, rules(p), 'unlocked', this.engine.now)),
+        values,
+      );
+      await this.rows(conn, this.statementFor(`unlock:${byUser}`, (p) => this.plainUpdate(p, rules(p))), values);
+      return { now, renewed: new Set<string>(), rows: logged.map(read) };
+    });
+  }
+
+  // The rules of each request, as SQL over a seats row `r` (an alias, or the table in an UPDATE).
+
+  /** Lock: which seats may be locked, and how the lock is written. */
+  private lockRules(p: (name: string) => string, capped: boolean): RequestRules {
+    const { engine, time, col } = this;
+    const NOW = this.clockParam(p);
+    const HOLDER = this.holderValue(p('user'));
+    const until = engine.addMs(NOW, this.int(p('ttl')));
+    const c = (r: string, column: string) => (r === '' ? column : `${r}.${column}`);
+    const holding = (r: string) =>
+      `${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.holder)} = ${HOLDER} AND ${c(r, col.until)} > ${time.compare(NOW)}`;
+    // The start of the hold this lock continues, or NULL for a new hold: the
+    // holder's lock still valid, or one of theirs that ended within the
+    // cool-down (from the seat itself, or from the history once released).
+    const prior = (r: string, seatId: string) => {
+      const cooldownStart = engine.addMs(NOW, `-${this.int(p('cooldown'))}`);
+      return `(CASE WHEN ${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.holder)} = ${HOLDER} AND ${c(r, col.until)} > ${time.compare(cooldownStart)}
+          THEN COALESCE(${time.read(c(r, col.lockedAt!))}, ${NOW})
+          ELSE (SELECT h.locked_at FROM ${this.t.history} h
+                WHERE h.seat_id = ${seatId} AND h.locked_by = ${p('user')}
+                  AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
+                ORDER BY h.released_at DESC LIMIT 1) END)`;
+    };
+    const lockable = (r: string) =>
+      `(${c(r, col.status)} = ${this.lit.available} OR (${c(r, col.status)} = ${this.lit.locked} AND (${c(r, col.until)} <= ${time.compare(NOW)} OR ${c(r, col.holder)} = ${HOLDER})))`;
+    const table = this.t.seats;
+    let sets: string[];
+    let allowed: (r: string, seatId: string) => string;
+    if (capped) {
+      const capEnd = (r: string, seatId: string) => engine.addMs(prior(r, seatId), this.int(p('maxHold')));
+      const selfPrior = prior('', `${table}.${col.id}`);
+      sets = [
+        `${col.until} = CASE WHEN ${selfPrior} IS NULL THEN ${time.store(until)} ELSE ${time.store(engine.least(until, capEnd('', `${table}.${col.id}`)))} END`,
+        `${col.lockedAt} = ${time.store(`COALESCE(${selfPrior}, ${NOW})`)}`,
+      ];
+      allowed = (r, seatId) => `${lockable(r)} AND (${prior(r, seatId)} IS NULL OR ${capEnd(r, seatId)} > ${NOW})`;
+    } else {
+      // No cap: a renewal keeps the hold's start where the mapping records it.
+      sets = [
+        `${col.until} = ${time.store(until)}`,
+        ...(col.lockedAt === null ? [] : [`${col.lockedAt} = CASE WHEN ${holding('')} THEN ${col.lockedAt} ELSE ${time.store(NOW)} END`]),
+      ];
+      allowed = (r) => lockable(r);
+    }
+    sets.push(
+      `${col.status} = ${this.lit.locked}`,
+      `${col.holder} = ${HOLDER}`,
+      ...(col.token === null ? [] : [`${col.token} = COALESCE(${col.token}, 0) + 1`]),
+    );
+    return {
+      now: NOW,
+      needsHolder: true,
+      allowed,
+      renew: holding,
+      // An expired lock taken over was never released: its history row says so.
+      history: { when: (r) => `${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.until)} <= ${time.compare(NOW)}`, reason: 'replaced' },
+      sets: `${sets.join(', ')}${this.touches(NOW)}`,
+      returning: `${col.seat} AS seat, ${time.read(col.until)} AS locked_until, ${col.lockedAt === null ? this.nullInstant() : time.read(col.lockedAt)} AS locked_at, ${col.token ?? 'CAST(NULL AS integer)'} AS lock_token`,
+    };
+  }
+
+  /** Book: only the holder's locks that are valid at the instant of the write. */
+  private bookRules(p: (name: string) => string): RequestRules {
+    const { time, col } = this;
+    const NOW = this.engine.name === 'postgres' ? this.clockParam(p) : this.engine.now;
+    const c = (r: string, column: string) => (r === '' ? column : `${r}.${column}`);
+    const sets = [
+      `${col.status} = ${this.lit.booked}`,
+      ...(col.bookedBy === null ? [] : [`${col.bookedBy} = ${col.holder}`]),
+      ...(col.bookedAt === null ? [] : [`${col.bookedAt} = ${time.store(NOW)}`]),
+      // Without a column for who booked, the holder column keeps saying who it was.
+      ...(col.bookedBy === null ? [] : [`${col.holder} = NULL`]),
+      `${col.until} = NULL`,
+      ...(col.lockedAt === null ? [] : [`${col.lockedAt} = NULL`]),
+    ];
+    return {
+      now: NOW,
+      needsHolder: true,
+      allowed: (r) =>
+        `${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.holder)} = ${this.holderValue(p('user'))} AND ${c(r, col.until)} > ${time.compare(NOW)}`,
+      renew: () => 'false',
+      history: null,
+      sets: `${sets.join(', ')}${this.touches(NOW)}`,
+      returning: `${col.seat} AS seat, ${col.bookedAt === null ? NOW : time.read(col.bookedAt)} AS booked_at`,
+    };
+  }
+
+  /** Unlock: locked seats (only the user's, when one is named), released now with their history. */
+  private unlockRules(p: (name: string) => string, byUser: boolean): RequestRules {
+    const { col } = this;
+    const NOW = this.engine.name === 'postgres' ? this.clockParam(p) : this.engine.now;
+    const c = (r: string, column: string) => (r === '' ? column : `${r}.${column}`);
+    return {
+      now: NOW,
+      needsHolder: byUser,
+      allowed: (r) =>
+        `${c(r, col.status)} = ${this.lit.locked}${byUser ? ` AND ${c(r, col.holder)} = ${this.holderValue(p('user'))}` : ''}`,
+      renew: () => 'false',
+      history: { when: () => 'true', reason: 'unlocked' },
+      sets: this.clearLock(NOW),
+      returning: `${col.seat} AS seat`,
+    };
+  }
+
+  /** PostgreSQL: the database clock, read once per statement (a CTE named `now`). */
+  private clockParam(_p: (name: string) => string): string {
+    return this.engine.name === 'postgres' ? '(SELECT t FROM now)' : this.at(_p('now'));
+  }
+
+  private nullInstant(): string {
+    return this.sqlite ? 'NULL' : 'CAST(NULL AS timestamptz)';
+  }
+
+  private requestWhere(p: (name: string) => string, r: string): string {
+    const c = (column: string) => (r === '' ? column : `${r}.${column}`);
+    return `${c(this.col.event)} = ${p('eventId')} AND ${this.seatIn(c(this.col.seat), p('seats'))}`;
+  }
+
+  /** SQLite: the seats this holder holds now (for the report: the write decides). */
+  private renewingStatement(p: (name: string) => string): string {
+    const rules = this.lockRules(p, false);
+    return `SELECT s.${this.col.seat} AS seat FROM ${this.t.seats} s WHERE ${this.requestWhere(p, 's')} AND ${rules.renew('s')}`;
+  }
+
+  /** SQLite: history rows for the expired locks a lock takes over. */
+  private replacedStatement(p: (name: string) => string): string {
+    const rules = this.lockRules(p, false);
+    return this.historyInsert(p, { ...rules, allowed: () => 'true' }, 'replaced', rules.now, rules.history!.when('s'));
+  }
+
+  /** INSERT of history rows for the request's seats that its rules allow (and `extra`). */
+  private historyInsert(p: (name: string) => string, rules: RequestRules, reason: string, now: string, extra = 'true'): string {
+    return `INSERT INTO ${this.t.history} ${this.historyColumns}
+      SELECT ${this.s(this.col.event)}, ${this.s(this.col.id)}, ${this.s(this.col.seat)}, ${this.holderName()},
+        ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.lockedAtRead()}, ${now}, '${reason}'
+      FROM ${this.t.seats} s${this.holderJoin()}
+      WHERE ${this.requestWhere(p, 's')} AND ${rules.allowed('s', `s.${this.col.id}`)} AND ${extra}
+      RETURNING seat_number AS seat, locked_by, locked_until, lock_token, released_at`;
+  }
+
+  /** SQLite: the request's conditional UPDATE. */
+  private plainUpdate(p: (name: string) => string, rules: RequestRules): string {
+    return `UPDATE ${this.t.seats} SET ${rules.sets}
+      WHERE ${this.requestWhere(p, '')} AND ${rules.allowed('', `${this.t.seats}.${this.col.id}`)}
+      RETURNING ${rules.returning}`;
+  }
+
+  private lockUpdate(p: (name: string) => string, rules: RequestRules): string {
+    return this.plainUpdate(p, rules);
+  }
+
+  private lockValues(request: LockRequest, capped: boolean): Params {
+    return {
+      eventId: request.eventId,
+      seats: this.seatList(request.seats),
+      user: request.user,
+      ttl: request.ttlMs,
+      ...(capped ? { maxHold: request.maxHoldMs, cooldown: request.cooldownMs } : {}),
+    };
+  }
 
   /**
-   * Takes the rows of these seats (row locks, in id order so concurrent writers
-   * never deadlock, where the engine has them); returns the seat labels found.
+   * PostgreSQL: one request as one statement. `target` takes the rows in id
+   * order and judges each against the rules; the history and the seats are
+   * written only when the holder is known and every seat was found and allowed.
    */
-  async claimSeats(trx: Knex.Transaction, eventId: number, seats: readonly string[]): Promise<Set<string>> {
+  private requestStatement(p: (name: string) => string, rules: RequestRules): string {
+    const { col, time } = this;
+    const seatsParam = p('seats');
+    const HOLDER = rules.needsHolder ? this.holderValue(p('user')) : 'NULL';
+    const history = rules.history;
+    // Milliseconds, as JavaScript's Date and seatctl's SQLite clock: what is written is what is reported.
+    return `WITH now AS MATERIALIZED (SELECT date_trunc('milliseconds', clock_timestamp()) AS t),
+      known AS MATERIALIZED (SELECT ${rules.needsHolder ? `${HOLDER} IS NOT NULL` : 'true'} AS ok),
+      target AS MATERIALIZED (
+        SELECT s.${col.id} AS id, s.${col.event} AS event_id, s.${col.seat} AS seat, s.${col.status} AS status,
+          ${this.holderName()} AS locked_by, ${time.read(`s.${col.until}`)} AS locked_until, ${this.lockedAtRead()} AS locked_at,
+          ${this.tokenRead()} AS lock_token,
+          COALESCE(s.${col.until} <= ${time.compare(rules.now)}, false) AS expired,
+          COALESCE(s.${col.holder} = ${rules.needsHolder ? HOLDER : 'NULL'}, false) AS mine,
+          COALESCE(${rules.allowed('s', `s.${col.id}`)}, false) AS ok,
+          COALESCE(${rules.renew('s')}, false) AS renew,
+          ${history === null ? 'false' : `COALESCE(${history.when('s')}, false)`} AS logged
+        FROM ${this.t.seats} s${this.holderJoin()}
+        WHERE ${this.requestWhere(p, 's')}
+        ORDER BY s.${col.id}
+        FOR UPDATE OF s
+      ),
+      go AS MATERIALIZED (
+        SELECT (SELECT ok FROM known) AND (SELECT count(*) FROM target) = cardinality(CAST(${seatsParam} AS text[]))
+          AND NOT EXISTS (SELECT 1 FROM target WHERE NOT ok) AS ok
+      ),
+      ${
+        history === null
+          ? ''
+          : `logged AS (
+        INSERT INTO ${this.t.history} ${this.historyColumns}
+        SELECT event_id, id, seat, locked_by, locked_until, lock_token, locked_at, ${rules.now}, '${history.reason}'
+        FROM target WHERE logged AND (SELECT ok FROM go)
+        RETURNING seat_number AS seat, locked_by, locked_until, lock_token, released_at
+      ),`
+      }
+      written AS (
+        UPDATE ${this.t.seats} SET ${rules.sets}
+        WHERE ${col.id} = ANY(ARRAY(SELECT id FROM target)) AND (SELECT ok FROM go)
+          AND ${rules.allowed('', `${this.t.seats}.${col.id}`)}
+        RETURNING ${rules.returning}
+      )
+      SELECT (SELECT t FROM now) AS now, (SELECT ok FROM known) AS known,
+        (SELECT COALESCE(json_agg(json_build_object('seat', seat, 'status', status, 'locked_by', locked_by,
+            'locked_until', locked_until, 'locked_at', locked_at, 'expired', expired, 'mine', mine, 'ok', ok, 'renew', renew)), '[]')
+          FROM target) AS states,
+        (SELECT COALESCE(json_agg(w), '[]') FROM ${history?.reason === 'unlocked' ? 'logged' : 'written'} w) AS written`;
+  }
+
+  /** PostgreSQL: runs a request statement and reads its one row as the outcome. */
+  private async runRequest<Row extends { seat: string }>(
+    stmt: Statement,
+    values: Params,
+    read: (row: Record<string, unknown>) => Row,
+  ): Promise<WriteOutcome<Row>> {
+    const [result] = await this.rows<{
+      now: Date;
+      known: boolean;
+      states: Array<Record<string, unknown>>;
+      written: Array<Record<string, unknown>>;
+    }>(this.knex, stmt, values);
+    const { now, known, states, written } = result!;
+    if (!known) return { result: 'unknown-user' };
+    const requested = (values.seats as string[]);
+    if (states.length < requested.length) {
+      const found = new Set(states.map((state) => String(state.seat)));
+      return { result: 'unknown-seats', seats: requested.filter((seat) => !found.has(seat)) };
+    }
+    if (written.length < requested.length) {
+      return { result: 'refused', now, states: states.filter((state) => !state.ok).map((state) => this.seatState(state)) };
+    }
+    const renewed = new Set(states.filter((state) => state.renew).map((state) => String(state.seat)));
+    return { result: 'written', now, renewed, rows: written.map(read) };
+  }
+
+  /**
+   * SQLite: a request as statements in one write transaction: holder, seats,
+   * then `write`; a refusal reads the seats' states and rolls everything back.
+   */
+  private async session<Row extends { seat: string }>(
+    request: SeatRequest,
+    write: (conn: Connection) => Promise<{ now: Date; renewed: Set<string>; rows: Row[] }>,
+  ): Promise<WriteOutcome<Row>> {
+    try {
+      return await this.engine.writeSession(this.knex, async (conn) => {
+        if (request.user !== null && !(await this.holderExists(request.user, conn))) throw new Refused({ result: 'unknown-user' });
+        const found = await this.claimSeats(conn, request.eventId, request.seats);
+        const unknown = request.seats.filter((seat) => !found.has(seat));
+        if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
+        const { now, renewed, rows } = await write(conn);
+        if (rows.length < request.seats.length) {
+          const done = new Set(rows.map((row) => row.seat));
+          const states = await this.seatStates(conn, request.eventId, request.seats, request.user);
+          throw new Refused({ result: 'refused', now, states: states.filter((state) => !done.has(state.seat)) });
+        }
+        return { result: 'written' as const, now, renewed, rows };
+      });
+    } catch (error) {
+      if (error instanceof Refused) return error.outcome as WriteOutcome<Row>;
+      throw error;
+    }
+  }
+
+  /** A seat's state from a row of `target` (or of seatStates). */
+  private seatState(row: Record<string, unknown>): SeatState {
+    const status = this.statusOf(row.status);
+    return {
+      seat: String(row.seat),
+      status,
+      statusValue: row.status as StatusValue,
+      lockedBy: status === 'locked' || (row.locked_by != null && row.locked_by !== NO_HOLDER) ? (row.locked_by as string) : null,
+      lockedUntil: this.maybeInstant(row.locked_until),
+      lockedAt: this.maybeInstant(row.locked_at),
+      expired: status === 'locked' && (row.expired === true || Number(row.expired) === 1),
+      mine: row.mine === true || Number(row.mine) === 1,
+    };
+  }
+
+  /** Takes the rows of these seats (SQLite: the write lock already is ours); returns the seat labels found. */
+  async claimSeats(db: Db, eventId: number, seats: readonly string[]): Promise<Set<string>> {
     const stmt = this.statementFor(
       'claimSeats',
       (p) =>
         `SELECT ${this.s(this.col.seat)} AS seat FROM ${this.t.seats} s
-         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
+         WHERE ${this.requestWhere(p, 's')}
          ORDER BY ${this.s(this.col.id)}${this.sqlite ? '' : ' FOR UPDATE'}`,
     );
-    const rows = await this.rows<{ seat: unknown }>(trx, stmt, { eventId, seats: this.seatList(seats) });
+    const rows = await this.rows<{ seat: unknown }>(db, stmt, { eventId, seats: this.seatList(seats) });
     return new Set(rows.map((row) => String(row.seat)));
   }
 
   /** The state of some seats, for explaining a refusal. */
-  async seatStates(trx: Knex.Transaction, eventId: number, seats: readonly string[], user: string | null): Promise<SeatState[]> {
+  async seatStates(db: Db, eventId: number, seats: readonly string[], user: string | null): Promise<SeatState[]> {
     const stmt = this.statementFor(
       'seatStates',
       (p) =>
@@ -363,201 +818,11 @@ export class SeatStore {
            CASE WHEN ${this.s(this.col.until)} <= ${this.time.compare(this.engine.now)} THEN 1 ELSE 0 END AS expired,
            CASE WHEN ${this.s(this.col.holder)} = ${this.holderValue(p('user'))} THEN 1 ELSE 0 END AS mine
          FROM ${this.t.seats} s${this.holderJoin()}
-         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
+         WHERE ${this.requestWhere(p, 's')}
          ORDER BY ${this.s(this.col.id)}`,
     );
-    const rows = await this.rows<Record<string, unknown>>(trx, stmt, { eventId, seats: this.seatList(seats), user });
-    return rows.map((row) => {
-      const status = this.statusOf(row.status);
-      return {
-        seat: String(row.seat),
-        status,
-        statusValue: row.status as StatusValue,
-        lockedBy: status === 'locked' || row.locked_by !== NO_HOLDER ? (row.locked_by as string) : null,
-        lockedUntil: this.maybeInstant(row.locked_until),
-        lockedAt: this.maybeInstant(row.locked_at),
-        expired: status === 'locked' && Number(row.expired) === 1,
-        mine: Number(row.mine) === 1,
-      };
-    });
-  }
-
-  /** Of these seats, those the holder holds with a lock still valid at `now`. */
-  async heldBy(trx: Knex.Transaction, eventId: number, seats: readonly string[], user: string, now: Date): Promise<Set<string>> {
-    const stmt = this.statementFor(
-      'heldBy',
-      (p) =>
-        `SELECT ${this.s(this.col.seat)} AS seat FROM ${this.t.seats} s
-         WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
-           AND ${this.s(this.col.status)} = ${this.lit.locked} AND ${this.s(this.col.holder)} = ${this.holderValue(p('user'))}
-           AND ${this.s(this.col.until)} > ${this.time.compare(this.at(p('now')))}`,
-    );
-    const rows = await this.rows<{ seat: unknown }>(trx, stmt, {
-      eventId,
-      seats: this.seatList(seats),
-      user,
-      now: this.engine.bindInstant(now),
-    });
-    return new Set(rows.map((row) => String(row.seat)));
-  }
-
-  /** History rows for expired locks about to be taken over by a new lock (reason `replaced`). */
-  async recordReplaced(trx: Knex.Transaction, eventId: number, seats: readonly string[], now: Date): Promise<void> {
-    const stmt = this.statementFor('recordReplaced', (p) => {
-      const NOW = this.at(p('now'));
-      return `INSERT INTO ${this.t.history} ${this.historyColumns}
-        SELECT ${this.s(this.col.event)}, ${this.s(this.col.id)}, ${this.s(this.col.seat)}, ${this.holderName()},
-          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.lockedAtRead()}, ${NOW}, 'replaced'
-        FROM ${this.t.seats} s${this.holderJoin()}
-        WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
-          AND ${this.s(this.col.status)} = ${this.lit.locked} AND ${this.s(this.col.until)} <= ${this.time.compare(NOW)}`;
-    });
-    await this.rows(trx, stmt, { eventId, seats: this.seatList(seats), now: this.engine.bindInstant(now) });
-  }
-
-  /**
-   * The conditional write of a lock: available seats, expired locks, and the
-   * holder's own valid locks. Where the mapping knows when a hold began and a
-   * cap applies, a hold continues — the holder's valid lock, or one of theirs
-   * that ended within the cool-down (the history keeps its start) — and the
-   * lock ends at the latest at the hold's start plus the cap; past the cap the
-   * seat is refused. Returns one row per seat locked.
-   */
-  async lock(
-    trx: Knex.Transaction,
-    request: {
-      eventId: number;
-      seats: readonly string[];
-      user: string;
-      now: Date;
-      ttlMs: number;
-      maxHoldMs: number | null;
-      cooldownMs: number;
-    },
-  ): Promise<Array<{ seat: string; lockedUntil: Date; lockedAt: Date | null; lockToken: number | null }>> {
-    const capped = request.maxHoldMs !== null && this.col.lockedAt !== null;
-    const stmt = this.statementFor(`lock:${capped}`, (p) => {
-      const { engine, time, col } = this;
-      const NOW = this.at(p('now'));
-      const HOLDER = this.holderValue(p('user'));
-      const until = engine.addMs(NOW, this.int(p('ttl')));
-      let sets: string[];
-      let allowed: string;
-      if (capped) {
-        const cooldownStart = engine.addMs(NOW, `-${this.int(p('cooldown'))}`);
-        // The start of the hold this lock continues, or NULL for a new hold.
-        const prior = `(CASE WHEN ${col.status} = ${this.lit.locked} AND ${col.holder} = ${HOLDER} AND ${col.until} > ${time.compare(cooldownStart)}
-            THEN COALESCE(${time.read(col.lockedAt!)}, ${NOW})
-            ELSE (SELECT h.locked_at FROM ${this.t.history} h
-                  WHERE h.seat_id = ${this.t.seats}.${col.id} AND h.locked_by = ${p('user')}
-                    AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
-                  ORDER BY h.released_at DESC LIMIT 1) END)`;
-        const capEnd = engine.addMs(prior, this.int(p('maxHold')));
-        sets = [
-          `${col.until} = CASE WHEN ${prior} IS NULL THEN ${time.store(until)} ELSE ${time.store(engine.least(until, capEnd))} END`,
-          `${col.lockedAt} = ${time.store(`COALESCE(${prior}, ${NOW})`)}`,
-        ];
-        allowed = ` AND (${prior} IS NULL OR ${capEnd} > ${NOW})`;
-      } else {
-        // No cap: a renewal keeps the hold's start where the mapping records it.
-        const holding = `${col.status} = ${this.lit.locked} AND ${col.holder} = ${HOLDER} AND ${col.until} > ${time.compare(NOW)}`;
-        sets = [
-          `${col.until} = ${time.store(until)}`,
-          ...(col.lockedAt === null ? [] : [`${col.lockedAt} = CASE WHEN ${holding} THEN ${col.lockedAt} ELSE ${time.store(NOW)} END`]),
-        ];
-        allowed = '';
-      }
-      sets.push(
-        `${col.status} = ${this.lit.locked}`,
-        `${col.holder} = ${HOLDER}`,
-        ...(col.token === null ? [] : [`${col.token} = COALESCE(${col.token}, 0) + 1`]),
-      );
-      return `UPDATE ${this.t.seats} SET ${sets.join(', ')}${this.touches(NOW)}
-        WHERE ${col.event} = ${p('eventId')} AND ${this.seatIn(col.seat, p('seats'))}
-          AND (${col.status} = ${this.lit.available}
-               OR (${col.status} = ${this.lit.locked} AND (${col.until} <= ${time.compare(NOW)} OR ${col.holder} = ${HOLDER})))${allowed}
-        RETURNING ${col.seat} AS seat, ${time.read(col.until)} AS locked_until,
-          ${col.lockedAt === null ? 'NULL' : time.read(col.lockedAt)} AS locked_at, ${col.token ?? 'NULL'} AS lock_token`;
-    });
-    const rows = await this.rows<Record<string, unknown>>(trx, stmt, {
-      eventId: request.eventId,
-      seats: this.seatList(request.seats),
-      user: request.user,
-      now: this.engine.bindInstant(request.now),
-      ttl: request.ttlMs,
-      ...(capped ? { maxHold: request.maxHoldMs, cooldown: request.cooldownMs } : {}),
-    });
-    return rows.map((row) => ({
-      seat: String(row.seat),
-      lockedUntil: this.instant(row.locked_until),
-      lockedAt: this.maybeInstant(row.locked_at),
-      lockToken: row.lock_token == null ? null : Number(row.lock_token),
-    }));
-  }
-
-  /** The conditional write of a booking: only the holder's locks that are valid at the instant of the write. */
-  async book(
-    trx: Knex.Transaction,
-    request: { eventId: number; seats: readonly string[]; user: string },
-  ): Promise<Array<{ seat: string; bookedAt: Date }>> {
-    const stmt = this.statementFor('book', (p) => {
-      const { engine, time, col } = this;
-      const NOW = engine.now;
-      const sets = [
-        `${col.status} = ${this.lit.booked}`,
-        ...(col.bookedBy === null ? [] : [`${col.bookedBy} = ${col.holder}`]),
-        ...(col.bookedAt === null ? [] : [`${col.bookedAt} = ${time.store(NOW)}`]),
-        // Without a column for who booked, the holder column keeps saying who it was.
-        ...(col.bookedBy === null ? [] : [`${col.holder} = NULL`]),
-        `${col.until} = NULL`,
-        ...(col.lockedAt === null ? [] : [`${col.lockedAt} = NULL`]),
-      ];
-      return `UPDATE ${this.t.seats} SET ${sets.join(', ')}${this.touches(NOW)}
-        WHERE ${col.event} = ${p('eventId')} AND ${this.seatIn(col.seat, p('seats'))}
-          AND ${col.status} = ${this.lit.locked} AND ${col.holder} = ${this.holderValue(p('user'))}
-          AND ${col.until} > ${time.compare(NOW)}
-        RETURNING ${col.seat} AS seat, ${col.bookedAt === null ? NOW : time.read(col.bookedAt)} AS booked_at`;
-    });
-    const rows = await this.rows<Record<string, unknown>>(trx, stmt, {
-      eventId: request.eventId,
-      seats: this.seatList(request.seats),
-      user: request.user,
-    });
-    return rows.map((row) => ({ seat: String(row.seat), bookedAt: this.instant(row.booked_at) }));
-  }
-
-  /** Ends these locks now (any holder's, or only `user`'s), writing their history first. */
-  async unlock(
-    trx: Knex.Transaction,
-    request: { eventId: number; seats: readonly string[]; user: string | null },
-  ): Promise<Array<{ seat: string; lockedBy: string; lockedUntil: Date; lockToken: number | null; releasedAt: Date }>> {
-    const byUser = request.user !== null;
-    const logged = this.statementFor(`unlock:log:${byUser}`, (p) => {
-      const holder = byUser ? ` AND ${this.s(this.col.holder)} = ${this.holderValue(p('user'))}` : '';
-      return `INSERT INTO ${this.t.history} ${this.historyColumns}
-        SELECT ${this.s(this.col.event)}, ${this.s(this.col.id)}, ${this.s(this.col.seat)}, ${this.holderName()},
-          ${this.time.read(this.s(this.col.until))}, ${this.tokenRead()}, ${this.lockedAtRead()}, ${this.engine.now}, 'unlocked'
-        FROM ${this.t.seats} s${this.holderJoin()}
-        WHERE ${this.s(this.col.event)} = ${p('eventId')} AND ${this.seatIn(this.s(this.col.seat), p('seats'))}
-          AND ${this.s(this.col.status)} = ${this.lit.locked}${holder}
-        RETURNING seat_number, locked_by, locked_until, lock_token, released_at`;
-    });
-    const release = this.statementFor(`unlock:release:${byUser}`, (p) => {
-      const holder = byUser ? ` AND ${this.col.holder} = ${this.holderValue(p('user'))}` : '';
-      return `UPDATE ${this.t.seats} SET ${this.clearLock(this.engine.now)}
-        WHERE ${this.col.event} = ${p('eventId')} AND ${this.seatIn(this.col.seat, p('seats'))}
-          AND ${this.col.status} = ${this.lit.locked}${holder}`;
-    });
-    const values = { eventId: request.eventId, seats: this.seatList(request.seats), ...(byUser ? { user: request.user } : {}) };
-    const rows = await this.rows<Record<string, unknown>>(trx, logged, values);
-    await this.rows(trx, release, values);
-    return rows.map((row) => ({
-      seat: String(row.seat_number),
-      lockedBy: String(row.locked_by),
-      lockedUntil: this.instant(row.locked_until),
-      lockToken: row.lock_token == null ? null : Number(row.lock_token),
-      releasedAt: this.instant(row.released_at),
-    }));
+    const rows = await this.rows<Record<string, unknown>>(db, stmt, { eventId, seats: this.seatList(seats), user });
+    return rows.map((row) => this.seatState(row));
   }
 
   // --- release ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transa
 import { SeatctlError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ROLLBACK_JOURNAL_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
+import { prepare, withConnection, type Connection } from './query.js';
 import { releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
@@ -41,7 +42,8 @@ class ImmediateTransaction extends (SqliteTransaction as new (...args: unknown[]
  */
 async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs }: ConnectionSettings): Promise<void> {
   const deadline = performance.now() + busyTimeoutMs;
-  conn.pragma('busy_timeout = 0');
+  // Prepared once per connection: the busy timeout is set aside only while BEGIN is polled.
+  prepare(conn, 'PRAGMA busy_timeout = 0').run();
   try {
     for (;;) {
       try {
@@ -54,8 +56,24 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
       }
     }
   } finally {
-    conn.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    prepare(conn, `PRAGMA busy_timeout = ${busyTimeoutMs}`).run();
   }
+}
+
+/** A write transaction on the connection itself, without Knex's machinery: BEGIN IMMEDIATE … COMMIT. */
+async function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
+  return withConnection(knex, async (conn) => {
+    const db = conn as Database.Database;
+    await beginImmediate(db, settings);
+    try {
+      const result = await work(db);
+      prepare(db, 'COMMIT').run();
+      return result;
+    } catch (error) {
+      if (db.inTransaction) prepare(db, 'ROLLBACK').run();
+      throw error;
+    }
+  });
 }
 
 /** A file beside the database whose modification time says "a writer is waiting for the lock". */
@@ -152,6 +170,7 @@ export function createSqliteEngine(target: SqliteTarget, options: SqliteOptions)
     forUpdate: (query) => query,
     rows: (result) => result as any[],
     writeTransaction: (knex, work) => knex.transaction(work),
+    writeSession: (knex, work) => writeSession(knex, { ...options, filename: target.filename }, work),
 
     // WAL commits append to one file with one sync: short batches cost little and
     // keep writers waiting at most a batch. In a rollback-journal database (Django's

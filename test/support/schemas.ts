@@ -90,11 +90,21 @@ async function holderValue(db: SeatDatabase, user: string, trx: Knex | Knex.Tran
   return (row as Record<string, unknown>)[ref.id];
 }
 
-/** An instant `offsetMs` from the database clock, as SQL in the column's storage. */
-function instantAt(db: SeatDatabase, offsetSql: string, bindings: unknown[]): Knex.Raw {
+/**
+ * An instant `offsetSql` milliseconds from the database clock, as SQL in the
+ * column's storage. The offset is SQL with its numbers written in (a storage's
+ * conversion repeats it, so it can't carry placeholders).
+ */
+function instantAt(db: SeatDatabase, offsetSql: string): Knex.Raw {
   const { time } = names(db);
-  return db.knex.raw(time.store(db.engine.addMs(db.engine.now, offsetSql)), bindings);
+  return db.knex.raw(time.store(db.engine.addMs(db.engine.now, offsetSql)));
 }
+
+/** A whole number written into SQL: tests' own values, never input. */
+const int = (value: number) => {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`not a whole number: ${value}`);
+  return `(${value})`;
+};
 
 /** Creates an event with these seats, all available; returns its id. */
 export async function createEvent(db: SeatDatabase, name: string, seats: readonly string[]): Promise<number> {
@@ -138,18 +148,16 @@ export async function placeLock(
   const holder = await holderValue(db, user);
   const query = db.knex(table).where(m.event, eventId);
   if (seats !== 'all') query.whereIn(m.seat, [...seats]);
-  let offset = '?';
-  const bindings: unknown[] = [untilMs];
+  let offset = int(untilMs);
   if (options.stepMs !== undefined) {
-    const first = (await db.knex(table).where(m.event, eventId).min({ id: m.id }).first())!.id;
-    offset = `? + (${db.knex.raw('??', [m.id]).toQuery()} - ?) * ?`;
-    bindings.push(first, options.stepMs);
+    const first = Number((await db.knex(table).where(m.event, eventId).min({ id: m.id }).first())!.id);
+    offset = `${int(untilMs)} + (${db.knex.raw('??', [m.id]).toQuery()} - ${int(first)}) * ${int(options.stepMs)}`;
   }
   await query.update({
     [m.status]: m.statusValues.locked,
     [m.holder.column]: holder,
-    [m.lockedUntil]: instantAt(db, offset, bindings),
-    ...(m.lockedAt ? { [m.lockedAt]: instantAt(db, '?', [untilMs - (options.heldForMs ?? 5 * 60_000)]) } : {}),
+    [m.lockedUntil]: instantAt(db, offset),
+    ...(m.lockedAt ? { [m.lockedAt]: instantAt(db, int(untilMs - (options.heldForMs ?? 5 * 60_000))) } : {}),
     ...(m.lockToken ? { [m.lockToken]: db.knex.raw('?? + 1', [m.lockToken]) } : {}),
   });
 }
@@ -166,7 +174,7 @@ export async function bookDirectly(db: SeatDatabase, eventId: number, seats: rea
       [m.status]: m.statusValues.booked,
       [m.lockedUntil]: null,
       ...(m.bookedBy ? { [m.bookedBy]: holder, [m.holder.column]: null } : { [m.holder.column]: holder }),
-      ...(m.bookedAt ? { [m.bookedAt]: instantAt(db, '0', []) } : {}),
+      ...(m.bookedAt ? { [m.bookedAt]: instantAt(db, '0') } : {}),
     });
 }
 
@@ -296,8 +304,8 @@ export async function seedExpired(db: SeatDatabase, events: number, perEvent: nu
     .update({
       [m.status]: m.statusValues.locked,
       [m.holder.column]: holder,
-      [m.lockedUntil]: instantAt(db, `-60000 - (${q(m.id)} % 3540) * 1000`, []),
-      ...(m.lockedAt ? { [m.lockedAt]: instantAt(db, '-3600000', []) } : {}),
+      [m.lockedUntil]: instantAt(db, `-60000 - (${q(m.id)} % 3540) * 1000`),
+      ...(m.lockedAt ? { [m.lockedAt]: instantAt(db, '-3600000') } : {}),
       ...(m.lockToken ? { [m.lockToken]: 1 } : {}),
     });
 }
