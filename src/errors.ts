@@ -9,7 +9,8 @@ export type ErrorKind =
   | 'schema' // the database is not set up, or was set up by a newer seatctl
   | 'unhealthy' // stats --check: expired locks wait and no release ran recently
   | 'interrupted' // SIGINT or SIGTERM ended the command before it finished
-  | 'closed'; // the library was called with a database handle that was closed
+  | 'closed' // the library was called with a database handle that was closed
+  | 'aborted'; // the caller's AbortSignal fired, or its timeoutMs passed, before the call was done
 
 export const EXIT_CODES = {
   ok: 0,
@@ -21,6 +22,7 @@ export const EXIT_CODES = {
   unhealthy: 6,
   interrupted: 130,
   closed: 1,
+  aborted: 4,
 } as const;
 
 export class SeatctlError extends Error {

@@ -2,7 +2,7 @@
 // call itself. Every function takes an open database and plain options,
 // returns data, and throws SeatctlError (with a `kind`) for what went wrong.
 export { openDatabase, withDatabase, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './db/open.js';
-export type { DatabaseOptions, SeatDatabase } from './db/open.js';
+export type { CallOptions, DatabaseOptions, SeatDatabase } from './db/open.js';
 export { parseDatabaseUrl } from './db/url.js';
 export { findConfig, CONFIG_FILES } from './mapping/find-config.js';
 export type { FindConfigOptions, FoundConfig } from './mapping/find-config.js';

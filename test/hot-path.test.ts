@@ -65,6 +65,36 @@ describe.skipIf(postgres.skipReason !== null)('hot path [postgres]', () => {
     }
   });
 
+  it('a call past its timeoutMs ends with an aborted error, and its statement is cancelled on the server', async () => {
+    await createEvent(t.db, 'Slow', ['A1']);
+    const holder = new pg.Client({ connectionString: t.url });
+    await holder.connect();
+    try {
+      // Another transaction holds the seat's row: the lock's statement waits for it.
+      await holder.query('BEGIN');
+      await holder.query("SELECT id FROM seats WHERE seat_number = 'A1' FOR UPDATE");
+      const started = Date.now();
+      const error = await lockSeats(t.db, { event: 'Slow', seats: ['A1'], user: 'late', timeoutMs: 300 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'SeatctlError', kind: 'aborted' });
+      expect(Date.now() - started).toBeLessThan(30_000);
+      const waiting = await holder.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'WITH now%'",
+      );
+      expect(waiting.rows[0].n, 'no statement of seatctl still runs on the server').toBe(0);
+      // An already-aborted signal stops a call before its first statement.
+      const controller = new AbortController();
+      controller.abort();
+      await expect(lockSeats(t.db, { event: 'Slow', seats: ['A1'], user: 'late', signal: controller.signal })).rejects.toMatchObject({
+        kind: 'aborted',
+      });
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    // Nothing was half-done: the seat is still free.
+    expect((await lockSeats(t.db, { event: 'Slow', seats: ['A1'], user: 'next' })).seats).toHaveLength(1);
+  });
+
   it('sizes its own pool as asked', async () => {
     const db = await openDatabase({ url: t.url, pool: { max: 2 } });
     try {

@@ -1,11 +1,13 @@
-import type { SeatDatabase } from '../db/open.js';
+import type { CallOptions, SeatDatabase } from '../db/open.js';
 import type { SeatConflict } from '../errors.js';
 import { checkSeatList, writeAllOrNothing, type EventRef, type SeatState } from './events.js';
 import { checkUser } from './limits.js';
 
-export interface BookOptions {
+export interface BookOptions extends CallOptions {
   /** Event name, or id. */
   event: string;
+  /** The event's id, when the caller has it: skips the lookup (the result then names the event as cached, or `#id`). */
+  eventId?: number;
   seats: readonly string[];
   /** The lock holder the seats are booked for. */
   user: string;
@@ -30,6 +32,9 @@ export async function bookSeats(db: SeatDatabase, options: BookOptions): Promise
   const { event, rows } = await writeAllOrNothing(db, {
     action: 'book',
     event: options.event,
+    eventId: options.eventId,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
     seats: options.seats,
     user,
     write: (store, event) => store.bookSeats({ eventId: event.id, seats: options.seats, user }),

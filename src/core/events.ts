@@ -1,4 +1,4 @@
-import type { SeatDatabase } from '../db/open.js';
+import type { CallOptions, SeatDatabase } from '../db/open.js';
 import { withSeats } from '../db/ready.js';
 import type { SeatState, SeatStore, WriteOutcome } from '../db/seat-store.js';
 import { quoteName, SeatConflictError, usageError, type SeatConflict } from '../errors.js';
@@ -49,10 +49,12 @@ export function checkSeatList(seats: readonly string[]): void {
   }
 }
 
-export interface SeatWrite<Row extends { seat: string }> {
+export interface SeatWrite<Row extends { seat: string }> extends CallOptions {
   /** What the request does, for the refusal message: "lock", "book", "unlock". */
   action: 'lock' | 'book' | 'unlock';
   event: string;
+  /** The event's id, when the caller knows it: no lookup at all. */
+  eventId?: number;
   seats: readonly string[];
   /** The holder the request acts for, when it names one. */
   user?: string;
@@ -73,10 +75,18 @@ export async function writeAllOrNothing<Row extends { seat: string }>(
   request: SeatWrite<Row>,
 ): Promise<{ event: EventRef; rows: Row[]; now: Date; renewed: Set<string> }> {
   const seats = [...request.seats];
-  return withSeats(db, async (store) => {
-    let event = await resolveEvent(store, request.event, { cached: true });
+  return withSeats(
+    db,
+    async (store) => {
+    if (request.eventId !== undefined && (!Number.isSafeInteger(request.eventId) || request.eventId < 1)) {
+      throw usageError('eventId must be a whole number of at least 1');
+    }
+    let event =
+      request.eventId !== undefined
+        ? { id: request.eventId, name: (await store.eventById(request.eventId, { cached: true }))?.name ?? `#${request.eventId}` }
+        : await resolveEvent(store, request.event, { cached: true });
     let outcome = await request.write(store, event);
-    if (outcome.result === 'unknown-seats') {
+    if (outcome.result === 'unknown-seats' && request.eventId === undefined) {
       // The event may have been deleted and made again since it was cached: look once more.
       store.forgetEvents();
       const fresh = await resolveEvent(store, request.event);
@@ -101,5 +111,7 @@ export async function writeAllOrNothing<Row extends { seat: string }>(
         return { event, rows, now: outcome.now, renewed: outcome.renewed };
       }
     }
-  });
+    },
+    request,
+  );
 }

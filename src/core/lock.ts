@@ -1,4 +1,4 @@
-import type { SeatDatabase } from '../db/open.js';
+import type { CallOptions, SeatDatabase } from '../db/open.js';
 import { usageError } from '../errors.js';
 import { checkSeatList, writeAllOrNothing, type EventRef } from './events.js';
 import { checkUser, MINUTE, HOUR, SECOND } from './limits.js';
@@ -9,9 +9,11 @@ export const MAX_TTL_MS = 24 * HOUR;
 export const DEFAULT_MAX_HOLD_MS = 30 * MINUTE;
 export const MAX_MAX_HOLD_MS = 7 * 24 * HOUR;
 
-export interface LockOptions {
+export interface LockOptions extends CallOptions {
   /** Event name, or id. */
   event: string;
+  /** The event's id, when the caller has it: skips the lookup (the result then names the event as cached, or `#id`). */
+  eventId?: number;
   seats: readonly string[];
   /** Who holds the lock. */
   user: string;
@@ -81,6 +83,9 @@ export async function lockSeats(db: SeatDatabase, options: LockOptions): Promise
   const { event, rows, now, renewed } = await writeAllOrNothing(db, {
     action: 'lock',
     event: options.event,
+    eventId: options.eventId,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
     seats: options.seats,
     user,
     write: (store, event) =>

@@ -1,10 +1,12 @@
-import type { SeatDatabase } from '../db/open.js';
+import type { CallOptions, SeatDatabase } from '../db/open.js';
 import { checkSeatList, writeAllOrNothing, type EventRef } from './events.js';
 import { checkUser } from './limits.js';
 
-export interface UnlockOptions {
+export interface UnlockOptions extends CallOptions {
   /** Event name, or id. */
   event: string;
+  /** The event's id, when the caller has it: skips the lookup (the result then names the event as cached, or `#id`). */
+  eventId?: number;
   seats: readonly string[];
   /** Only release this user's locks; any other seat refuses the whole request. */
   user?: string;
@@ -36,6 +38,9 @@ export async function unlockSeats(db: SeatDatabase, options: UnlockOptions): Pro
   const { event, rows } = await writeAllOrNothing(db, {
     action: 'unlock',
     event: options.event,
+    eventId: options.eventId,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
     seats: options.seats,
     user: options.user,
     write: (store, event) => store.unlockSeats({ eventId: event.id, seats: options.seats, user: options.user ?? null }),

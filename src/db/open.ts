@@ -5,6 +5,7 @@ import { SeatctlError, usageError } from '../errors.js';
 import { parseConfig, type SeatctlConfig } from '../mapping/config.js';
 import { defaultMapping, resolveMapping, type SeatMapping } from '../mapping/mapping.js';
 import type { Engine } from './engine.js';
+import { abortedError, callLimits } from './query.js';
 import { parseDatabaseUrl, type DatabaseTarget } from './url.js';
 
 export interface DatabaseOptions {
@@ -160,12 +161,36 @@ export async function withDatabase<T>(options: DatabaseOptions, work: (db: SeatD
 }
 
 /** Runs a library operation, turning the drivers' errors into SeatctlErrors. */
-export async function guard<T>(db: SeatDatabase, operation: () => Promise<T>): Promise<T> {
+export async function guard<T>(db: SeatDatabase, operation: () => Promise<T>, call: CallOptions = {}): Promise<T> {
   if (db.closed) throw new SeatctlError('closed', 'the database handle is closed: open another one');
+  const signal = callSignal(call);
+  if (signal?.aborted) throw abortedError(signal);
+  const run = () => db.track(operation);
   try {
-    return await db.track(operation);
+    if (signal === undefined) return await run();
+    const cancel =
+      db.engine.name === 'postgres' ? (pid: number) => db.knex.raw('SELECT pg_cancel_backend(?)', [pid]) : undefined;
+    return await callLimits.run({ signal, cancel }, run);
   } catch (error) {
+    if (signal?.aborted && !(error instanceof SeatctlError && error.kind !== 'unavailable')) throw abortedError(signal);
     if (error instanceof SeatctlError) throw error;
     throw db.engine.translateError(error) ?? error;
   }
+}
+
+/** What every library call may take: a signal that stops it, and a time limit. */
+export interface CallOptions {
+  /** Aborts the call: before its first statement, or (PostgreSQL) by cancelling the statement running. */
+  signal?: AbortSignal;
+  /** The call fails with an `aborted` SeatctlError once this many milliseconds have passed. */
+  timeoutMs?: number;
+}
+
+function callSignal(call: CallOptions): AbortSignal | undefined {
+  if (call.timeoutMs !== undefined && (!Number.isSafeInteger(call.timeoutMs) || call.timeoutMs < 1)) {
+    throw usageError('timeoutMs must be a whole number of milliseconds, at least 1');
+  }
+  const timeout = call.timeoutMs === undefined ? undefined : AbortSignal.timeout(call.timeoutMs);
+  if (call.signal && timeout) return AbortSignal.any([call.signal, timeout]);
+  return call.signal ?? timeout;
 }

@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
+import { SeatctlError } from '../errors.js';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 
@@ -36,15 +38,49 @@ export function statement(
 
 export type Connection = Database.Database | pg.ClientBase;
 
+/** A library call's caller-side limits, seen by every statement the call runs. */
+export interface CallLimits {
+  signal: AbortSignal;
+  /** PostgreSQL: cancels what a backend runs (through another connection). */
+  cancel?: (pid: number) => Promise<unknown>;
+}
+
+export const callLimits = new AsyncLocalStorage<CallLimits>();
+
+/** The SeatctlError for a call whose signal fired: a timeout says how long it had. */
+export function abortedError(signal: AbortSignal): SeatctlError {
+  const reason = signal.reason as { name?: string; message?: string } | undefined;
+  const timedOut = reason?.name === 'TimeoutError';
+  return new SeatctlError('aborted', timedOut ? `the call did not finish within its timeout: nothing was left half-done` : 'the call was aborted: nothing was left half-done', {
+    cause: signal.reason,
+  });
+}
+
+/** Throws if the current call was aborted: checked before every statement. */
+export function throwIfAborted(): void {
+  const limits = callLimits.getStore();
+  if (limits?.signal.aborted) throw abortedError(limits.signal);
+}
+
 /** Runs a statement on a connection; returns its rows (none for a write without RETURNING). */
 export async function runStatement<Row = Record<string, unknown>>(
   conn: Connection,
   stmt: Statement,
   values: Params,
 ): Promise<Row[]> {
+  throwIfAborted();
   if (stmt.engine === 'postgres') {
-    const result = await (conn as pg.ClientBase).query({ text: stmt.text, values: stmt.params.map((name) => values[name]) });
-    return result.rows as Row[];
+    const client = conn as pg.ClientBase & { processID?: number };
+    const limits = callLimits.getStore();
+    // An abort while the statement runs cancels it on the server, so nothing keeps running there.
+    const cancel = () => void limits?.cancel?.(client.processID!).catch(() => undefined);
+    limits?.signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const result = await client.query({ text: stmt.text, values: stmt.params.map((name) => values[name]) });
+      return result.rows as Row[];
+    } finally {
+      limits?.signal.removeEventListener('abort', cancel);
+    }
   }
   const prepared = prepare(conn as Database.Database, stmt.text);
   const args: Record<string, unknown> = {};

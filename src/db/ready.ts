@@ -1,7 +1,7 @@
 import { SeatctlError } from '../errors.js';
 import { checkOneStoredExpiry } from './data-checks.js';
 import { fitMapping } from './mapping-check.js';
-import { guard, type SeatDatabase } from './open.js';
+import { guard, type CallOptions, type SeatDatabase } from './open.js';
 import { ensureSchema } from './schema.js';
 import { SeatStore } from './seat-store.js';
 
@@ -13,8 +13,8 @@ const stores = new WeakMap<SeatDatabase, Promise<SeatStore>>();
  * up (seatctl's schema, or its own tables beside an app's) and that the
  * mapping fits the live tables, and builds the statements.
  */
-export function withSeats<T>(db: SeatDatabase, work: (store: SeatStore) => Promise<T>): Promise<T> {
-  return guard(db, async () => work(await readyStore(db)));
+export function withSeats<T>(db: SeatDatabase, work: (store: SeatStore) => Promise<T>, call: CallOptions = {}): Promise<T> {
+  return guard(db, async () => work(await readyStore(db)), call);
 }
 
 function readyStore(db: SeatDatabase): Promise<SeatStore> {

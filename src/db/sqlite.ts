@@ -8,7 +8,7 @@ import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transa
 import { SeatctlError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ROLLBACK_JOURNAL_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
-import { prepare, withConnection, type Connection } from './query.js';
+import { prepare, throwIfAborted, withConnection, type Connection } from './query.js';
 import { releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
@@ -51,6 +51,7 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
         return;
       } catch (error) {
         if ((error as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw error;
+        throwIfAborted();
         markWaitingRoom(filename);
         await sleep(1);
       }
