@@ -86,8 +86,10 @@ describeEachEngine('stress', (engine) => {
       const enough = () =>
         counts.locked >= 2 * SECONDS && counts.booked >= 3 && counts.released >= 5 && counts.late >= 3;
       const started = Date.now();
+      let failed = false;
       const going = () =>
-        Date.now() < started + SECONDS * 1000 || (!enough() && Date.now() < started + DEADLINE_SECONDS * 1000);
+        !failed &&
+        (Date.now() < started + SECONDS * 1000 || (!enough() && Date.now() < started + DEADLINE_SECONDS * 1000));
       const pairs: Array<{ lock: Logged; book: Logged }> = [];
 
       const worker = async (n: number) => {
@@ -119,10 +121,14 @@ describeEachEngine('stress', (engine) => {
           await pause(random(0, 250));
         }
       };
+      // One failed command fails the test: the other loops then stop starting commands.
       await Promise.all([
         ...Array.from({ length: WORKERS }, (_, n) => worker(n)),
         ...Array.from({ length: RELEASERS }, releaser),
-      ]);
+      ]).catch((error) => {
+        failed = true;
+        throw error;
+      });
       await run(['release-expired-locks']);
       const seconds = Math.round((Date.now() - started) / 1000);
 

@@ -252,7 +252,19 @@ async function killAll(which: (child: Child) => boolean): Promise<void> {
 
 afterEach(() => killAll((child) => child.inTest));
 afterAll(() => killAll(() => true));
-// A worker that ends any other way (a crash, process.exit) still takes its children with it.
-process.on('exit', () => {
+
+// A worker that ends any other way still takes its children with them: on its exit; when the
+// runner that forked it goes away; and on Ctrl-C or a kill, which children in a process group of
+// their own would not receive (the signal then does what it would have done: once our listener
+// is gone, it is raised again unless someone else listens).
+const killEveryChild = () => {
   for (const child of live) child.signal('SIGKILL');
-});
+};
+process.on('exit', killEveryChild);
+process.on('disconnect', killEveryChild);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killEveryChild();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  });
+}
