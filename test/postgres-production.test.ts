@@ -157,10 +157,11 @@ describe.skipIf(skipReason !== null)(title('PostgreSQL in production'), () => {
       return times;
     };
 
-    /** Stale and fresh copies, timed alternately (stale first, then fresh first); the best of each. */
+    /** Stale and fresh copies, timed alternately (stale first, then fresh first, then stale first); the best of each. */
     const compare = async (name: string, steps: Record<string, (db: SeatDatabase) => Promise<unknown>>) => {
       const runs = { stale: [] as Array<Record<string, number>>, fresh: [] as Array<Record<string, number>> };
-      for (const order of [['stale', 'fresh'], ['fresh', 'stale']] as const) {
+      // The machine is shared with the rest of the suite: the best of three rounds is what the plans cost.
+      for (const order of [['stale', 'fresh'], ['fresh', 'stale'], ['stale', 'fresh']] as const) {
         for (const kind of order) runs[kind].push(await timed(await copy(`${name}_${kind}_${runs[kind].length}`, kind === 'fresh'), steps));
       }
       return Object.keys(steps).map((step) => {
