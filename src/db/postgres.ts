@@ -143,6 +143,12 @@ function translatePostgresError(
     return cannotConnect('the server asks for a password and the URL has none (or set PGPASSWORD)');
   }
   if (/SASL authentication failed/.test(message ?? '')) return cannotConnect(serverMessage(message));
+  // PgBouncer refuses startup parameters it does not know, `options` among them.
+  if (/unsupported startup parameter: options/.test(message ?? '')) {
+    return cannotConnect(
+      `${serverMessage(message)} (PgBouncer does not pass the URL's ?options= on to the server: set them on the role instead, ALTER ROLE … SET search_path = …)`,
+    );
+  }
   if (/self[- ]signed certificate|does not support SSL|certificate/i.test(message ?? '')) {
     return cannotConnect(`SSL negotiation failed (${serverMessage(message)}); check sslmode in the URL`);
   }
@@ -164,11 +170,7 @@ function translatePostgresError(
   if (code === '40001' || code === '40P01') {
     return unavailable(`the database aborted the transaction to resolve a conflict, several times: ${serverMessage(message)}; try again`);
   }
-  if (code === '42501') {
-    return schema(
-      `the database role ${target.user === undefined ? '' : `"${target.user}" `}lacks a privilege: ${serverMessage(message)} (see "PostgreSQL roles" in seatctl's README for the grants each command needs)`,
-    );
-  }
+  if (code === '42501') return schema(missingPrivilege(serverMessage(message), target.user));
   if (code === '3F000') return schema(`${serverMessage(message)}: the schema is missing, or this role may not use it`);
   if (code === '25006') {
     return new SeatctlError('unavailable', 'cannot write: the PostgreSQL server is read-only (a standby?)', {
@@ -187,6 +189,20 @@ function whereOf(target: PostgresTarget): string {
   const host = process.env.PGHOST || 'localhost';
   const port = target.port ?? (Number(process.env.PGPORT) || 5432);
   return host.startsWith('/') ? `${host} (Unix socket)` : `${host}:${port}`;
+}
+
+/**
+ * A missing privilege, named as precisely as the server's sentence allows: a
+ * sequence is only ever denied to seatctl in nextval(), which needs USAGE.
+ */
+function missingPrivilege(sentence: string, user: string | undefined): string {
+  const role = user === undefined ? 'the database role' : `the database role "${user}"`;
+  const see = `see "PostgreSQL roles" in seatctl's README for the grants each command needs`;
+  const sequence = /^permission denied for sequence (.+)$/.exec(sentence)?.[1];
+  if (sequence !== undefined) {
+    return `${role} lacks USAGE on the sequence ${sequence} (${sentence}); ${see}`;
+  }
+  return `${role} lacks a privilege: ${sentence} (${see})`;
 }
 
 /** What cancelled a statement (57014): a timeout the role or database set, or someone's pg_cancel_backend. */

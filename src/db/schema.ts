@@ -66,7 +66,11 @@ const MIGRATION_LOCK_WAIT_MS = 30_000;
 
 async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
   const applied = await appliedMigrations(db);
-  if (applied === undefined) await refuseForeignDatabase(db);
+  if (applied === undefined) {
+    // Creating seatctl's tables where the role can use no schema fails anyway: say why first.
+    await refuseUnusableSearchPath(db);
+    await refuseForeignDatabase(db);
+  }
   if (applied !== undefined) {
     assertKnown(db, applied);
     // Up to date: nothing to write, not even Knex's migration lock (a read-only database stays fine).
@@ -107,11 +111,34 @@ async function migrateLatest(db: SeatDatabase): Promise<MigrateResult> {
 /** Frees the migration lock a crashed `migrate` left behind. */
 export function forceUnlockMigrations(db: SeatDatabase): Promise<void> {
   return guard(db, async () => {
+    await refuseLockedOutOfLockTable(db);
     await db.knex.migrate.forceFreeMigrationsLock({
       migrationSource: migrationSource(db.engine),
       tableName: MIGRATIONS_TABLE,
     });
   });
+}
+
+/**
+ * Knex looks for its lock table in information_schema, which shows a role
+ * only the tables it has a privilege on: a role without one would find no
+ * lock table, free nothing and succeed. Say so instead.
+ */
+async function refuseLockedOutOfLockTable(db: SeatDatabase): Promise<void> {
+  if (db.engine.name !== 'postgres') return;
+  const [row] = db.engine.rows<{ role: string; present: boolean; allowed: boolean | null }>(
+    await db.knex.raw(
+      `SELECT current_user AS role, to_regclass('${MIGRATIONS_TABLE}_lock') IS NOT NULL AS present,
+         has_table_privilege(to_regclass('${MIGRATIONS_TABLE}_lock'), 'DELETE')
+           AND has_table_privilege(to_regclass('${MIGRATIONS_TABLE}_lock'), 'INSERT') AS allowed`,
+    ),
+  );
+  if (row?.present && !row.allowed) {
+    throw new SeatctlError(
+      'schema',
+      `the database role "${row.role}" may not free the migration lock (it lacks DELETE and INSERT on ${MIGRATIONS_TABLE}_lock): free it as the role that owns seatctl's tables`,
+    );
+  }
 }
 
 const schemaChecked = new WeakMap<SeatDatabase, Promise<void>>();
@@ -157,7 +184,8 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
   }
   const applied = await appliedMigrations(db);
   if (applied === undefined) {
-    await refuseInvisibleSchema(db);
+    await refuseHiddenSchema(db);
+    await refuseUnusableSearchPath(db);
     await refuseForeignDatabase(db);
   }
   if (applied === undefined || applied.length === 0) {
@@ -174,11 +202,46 @@ async function checkSchema(db: SeatDatabase): Promise<void> {
 }
 
 /**
- * On PostgreSQL, tables live in the schemas of the search path that the role
- * may use: when none is left (no USAGE, or a search_path naming nothing that
- * exists), "not set up" would be the wrong diagnosis.
+ * On PostgreSQL, tables are found through the search_path, in the schemas
+ * the role may use. When seatctl's tables sit in a schema the search_path
+ * leaves out, or one the role lacks USAGE on, "not set up: run seatctl
+ * migrate" would be the wrong diagnosis (and a migrate would create a second,
+ * empty copy): say where they are and what is missing.
  */
-async function refuseInvisibleSchema(db: SeatDatabase): Promise<void> {
+async function refuseHiddenSchema(db: SeatDatabase): Promise<void> {
+  if (db.engine.name !== 'postgres') return;
+  const found = db.engine.rows<{ schema: string; usable: boolean; on_path: boolean; role: string; path: string }>(
+    await db.knex.raw(
+      `SELECT quote_ident(n.nspname) AS schema, has_schema_privilege(n.oid, 'USAGE') AS usable,
+         n.nspname IN (SELECT CASE WHEN btrim(p) IN ('$user', '"$user"') THEN current_user ELSE btrim(btrim(p), '"') END
+                       FROM unnest(string_to_array(current_setting('search_path'), ',')) AS p) AS on_path,
+         quote_ident(current_user) AS role, current_setting('search_path') AS path
+       FROM pg_namespace n
+       WHERE NOT (n.nspname = ANY(current_schemas(false)))
+         AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'knex_migrations')
+         AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'release_runs')
+       ORDER BY n.nspname`,
+    ),
+  );
+  const [first] = found;
+  if (first === undefined) return;
+  const where = `seatctl's tables are in the schema ${found.map((row) => row.schema).join(', ')}`;
+  const grant = `GRANT USAGE ON SCHEMA ${first.schema} TO ${first.role}`;
+  const setPath = `ALTER ROLE ${first.role} SET search_path = ${first.schema}, or ?options=-c search_path=${first.schema} in the URL`;
+  const message = !first.usable
+    ? first.on_path
+      ? `${where}, which the role ${first.role} may not use (it lacks USAGE on it): ${grant} (see "PostgreSQL roles" in seatctl's README)`
+      : `${where}, which the search_path (${first.path}) leaves out and the role ${first.role} may not use: ${grant}, and set the search_path (${setPath})`
+    : `${where}, which the search_path (${first.path}) leaves out: set it (${setPath})`;
+  throw new SeatctlError('schema', message);
+}
+
+/**
+ * A search_path that resolves to no schema the role may use (no USAGE, or
+ * naming nothing that exists) hides every table: "not set up" would be the
+ * wrong diagnosis.
+ */
+async function refuseUnusableSearchPath(db: SeatDatabase): Promise<void> {
   if (db.engine.name !== 'postgres') return;
   const [row] = db.engine.rows<{ visible: string; path: string }>(
     await db.knex.raw(

@@ -112,3 +112,92 @@ export async function startPostgres(options = {}) {
     resume: start,
   };
 }
+
+// For the standby below.
+import { realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * The directory holding pg_basebackup beside pg_ctl and postgres: the server
+ * binaries' own directory, also when only links to some of them are on PATH.
+ */
+export function findStandbyBinaries() {
+  const bin = findServerBinaries();
+  if (bin === undefined) return undefined;
+  const dirs = [bin, dirname(realpathSync(join(bin, 'pg_ctl')))];
+  return dirs.find((dir) => ['pg_basebackup', 'pg_ctl', 'postgres'].every((tool) => existsSync(join(dir, tool))));
+}
+
+/**
+ * A hot standby of a cluster that startPostgres started: a pg_basebackup over
+ * the replication connection the primary's pg_hba allows (initdb's default),
+ * started on its own free port with the primary's settings. promote() makes
+ * it a primary; stop() stops it and deletes its data.
+ * @param {{ port: number, password: string }} primary
+ * @param {{ fast?: boolean }} options as the primary was started
+ * @returns {Promise<{ adminUrl: string, port: number, promote: () => void, stop: () => void }>}
+ */
+export async function startStandby(primary, options = {}) {
+  const bin = findStandbyBinaries();
+  if (bin === undefined) throw new Error('PostgreSQL server binaries (pg_basebackup, pg_ctl, postgres) are not installed');
+  const asRoot = process.getuid?.() === 0;
+  const dir = mkdtempSync(join(tmpdir(), 'seatctl-pg-standby-'));
+  // The password travels in a file, never on a command line.
+  const passfile = join(dir, 'pgpass');
+  writeFileSync(passfile, `127.0.0.1:${primary.port}:*:postgres:${primary.password}\n`, { mode: 0o600 });
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
+    chownSync(dir, uid, gid);
+    chownSync(passfile, uid, gid);
+  }
+  const run = (tool, args) => {
+    const argv = ['env', `PGPASSFILE=${passfile}`, join(bin, tool), ...args];
+    const [cmd, rest] = asRoot ? ['runuser', ['-u', 'postgres', '--', ...argv]] : [argv[0], argv.slice(1)];
+    const result = spawnSync(cmd, rest, { encoding: 'utf8', timeout: 120_000 });
+    if (result.status !== 0) {
+      throw new Error(`${tool} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout || result.error}`);
+    }
+    return result.stdout;
+  };
+  const data = join(dir, 'data');
+  let started = false;
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      if (started) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
+    const port = await freePort();
+    const settings = [
+      `-p ${port}`,
+      `-k ${dir}`,
+      "-c listen_addresses='127.0.0.1'",
+      // A standby refuses to run with fewer connections than its primary.
+      '-c max_connections=200',
+      ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
+    ];
+    started = true;
+    // -w: returns once the standby accepts (read-only) connections.
+    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+    return {
+      adminUrl: `postgres://postgres:${primary.password}@127.0.0.1:${port}/postgres`,
+      port,
+      promote: () => run('pg_ctl', ['-D', data, '-w', '-t', '60', 'promote']),
+      stop,
+    };
+  } catch (error) {
+    try {
+      stop();
+    } catch {
+      // pg_ctl stop fails when the start did: the error worth showing is the first one.
+    }
+    throw error;
+  }
+}
