@@ -3,10 +3,10 @@
 // port, deleted on stop. Plain JavaScript so that bench/ can use it unbuilt.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 /** The directory holding initdb, pg_ctl and postgres, or undefined when the server isn't installed. */
 export function findServerBinaries() {
@@ -112,10 +112,6 @@ export async function startPostgres(options = {}) {
     resume: start,
   };
 }
-
-// For the standby below.
-import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
 
 /**
  * The directory holding pg_basebackup beside pg_ctl and postgres: the server
