@@ -276,6 +276,8 @@ export function runSweeper(backend: SweepBackend, options: SweeperOptions = {}):
   let ready = false;
   let databaseUp = true;
   let failures = 0;
+  /** Failures since the last success that were not remedied by a smaller batch: the backoff's exponent. */
+  let backoffs = 0;
   let lastError: Error | null = null;
   let lastHeartbeatAt = -Infinity;
   let releasedSinceHeartbeat = 0;
@@ -290,9 +292,11 @@ export function runSweeper(backend: SweepBackend, options: SweeperOptions = {}):
     if (stopping.signal.aborted) return;
     stopping.abort();
     // A batch that has not finished by then is cancelled on the server.
-    const timer = setTimeout(() => cancelling.abort(), cancelAfterMs);
-    timer.unref?.();
-    void done.finally(() => clearTimeout(timer)).catch(() => {});
+    const finished = new AbortController();
+    void clock.sleep(cancelAfterMs, finished.signal).then(() => {
+      if (running) cancelling.abort();
+    });
+    void done.finally(() => finished.abort()).catch(() => {});
   }
 
   function succeeded(): void {
@@ -387,7 +391,8 @@ export function runSweeper(backend: SweepBackend, options: SweeperOptions = {}):
       grownStreak = 0;
       retryInMs = 0;
     } else {
-      retryInMs = Math.min(intervalMs, MAX_RETRY_MS, 1000 * 2 ** Math.min(failures - 1, 30));
+      backoffs++;
+      retryInMs = Math.min(intervalMs, MAX_RETRY_MS, 1000 * 2 ** Math.min(backoffs - 1, 30));
     }
     emitter.emit('failure', { error, kind, attempt: failures, retryInMs, batchSize, duringCycle } satisfies SweepFailure);
     return retryInMs;
@@ -417,7 +422,7 @@ export function runSweeper(backend: SweepBackend, options: SweeperOptions = {}):
         try {
           const expiry = await backend.nextExpiry();
           succeeded();
-          failures = 0;
+          failures = backoffs = 0;
           dueAt = dueFrom(expiry);
           emitter.emit('check', { at: new Date(clock.now()), nextExpiry: expiry } satisfies SweepCheck);
         } catch (error) {
@@ -438,7 +443,7 @@ export function runSweeper(backend: SweepBackend, options: SweeperOptions = {}):
           await clock.sleep(failed(report.error, true), stopping.signal);
           continue;
         }
-        failures = 0;
+        failures = backoffs = 0;
         grow();
         if (!precise) {
           wait = intervalMs - (clock.now() - started);
