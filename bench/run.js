@@ -15,11 +15,12 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { findServerBinaries, startPostgres } from '../test/support/postgres-server.js';
 import { benchDjango } from './existing-db.js';
+import { benchLag } from './lag.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || (QUICK ? 3 : 5);
-// --only release,noop,memory,seed,latency,postgres,django: a subset, for working on one figure.
+// --only release,noop,memory,seed,latency,postgres,django,lag: a subset, for working on one figure.
 const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : undefined;
 const wanted = (part) => ONLY === undefined || ONLY.has(part);
 const BIN = fileURLToPath(new URL('../bin/seatctl.cjs', import.meta.url));
@@ -343,6 +344,24 @@ async function benchSqliteLockLatency() {
   );
 }
 
+/** A PostgreSQL server for the lag figures: TEST_DATABASE_URL, or a throwaway cluster (started once). */
+async function lagPostgres() {
+  if (findServerBinaries() === undefined && !process.env.TEST_DATABASE_URL) {
+    notes.push('PostgreSQL: no server binaries installed and no TEST_DATABASE_URL; PostgreSQL lag figures skipped.');
+    return undefined;
+  }
+  let url = process.env.TEST_DATABASE_URL;
+  if (!url) {
+    pgServer ??= await startPostgres();
+    url = pgServer.adminUrl;
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  lagClients.push(client);
+  return { url, client };
+}
+const lagClients = [];
+
 async function benchPostgres() {
   if (findServerBinaries() === undefined && !process.env.TEST_DATABASE_URL) {
     notes.push('PostgreSQL: no server binaries installed and no TEST_DATABASE_URL; PostgreSQL figures skipped.');
@@ -351,7 +370,7 @@ async function benchPostgres() {
   log('PostgreSQL: starting a throwaway server');
   let adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    pgServer = await startPostgres();
+    pgServer ??= await startPostgres();
     adminUrl = pgServer.adminUrl;
   }
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -481,6 +500,8 @@ async function main() {
   if (wanted('django')) {
     benchDjango({ work, RUNS, QUICK, log, timed, seatctl, sqliteFresh, addRow, median, notes, BIN });
   }
+  let lagTables = '';
+  if (wanted('lag')) lagTables = await benchLag({ work, QUICK, log, BIN, pgAdmin: lagPostgres, notes });
 
   const header = '| figure | seatctl | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |';
   const table = rows
@@ -491,8 +512,11 @@ async function main() {
   console.log(
     `Machine: ${machine()}. Medians of ${RUNS} runs (no-op: ${QUICK ? 10 : 30}); every release on a fresh copy of the same seeded database.\n`,
   );
-  console.log(header);
-  console.log(table);
+  if (rows.length > 0) {
+    console.log(header);
+    console.log(table);
+  }
+  if (lagTables) console.log(`\n${lagTables}`);
   if (notes.length > 0) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`);
   console.log(`\nTook ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 }
@@ -503,6 +527,7 @@ try {
   process.exitCode = 1;
   console.error(`bench: ${error instanceof Error ? error.message : error}`);
 } finally {
+  for (const client of lagClients) await client.end().catch(() => {});
   pgServer?.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -22,6 +22,28 @@ export type { MigrateResult } from './db/schema.js';
 
 export { releaseExpiredLocks, releaseExpiredLocksInBatches, DEFAULT_BATCH_SIZE } from './core/release.js';
 export type { ReleaseOptions, ReleasedLock, ReleaseReport, ReleaseSummary } from './core/release.js';
+export {
+  startSweeper,
+  runSweeper,
+  databaseBackend,
+  isStatementTimeout,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  DEFAULT_MAX_LAG_MS,
+  MIN_BATCH_SIZE,
+} from './core/sweeper.js';
+export type {
+  Sweeper,
+  SweeperOptions,
+  SweeperClock,
+  SweeperEvents,
+  SweeperHealth,
+  SweeperStatus,
+  SweepBackend,
+  SweepCheck,
+  SweepCycle,
+  SweepFailure,
+  SweepFailureKind,
+} from './core/sweeper.js';
 export { lockSeats, DEFAULT_TTL_MS, MAX_TTL_MS, DEFAULT_MAX_HOLD_MS } from './core/lock.js';
 export type { LockOptions, LockResult, LockedSeat } from './core/lock.js';
 export { bookSeats } from './core/book.js';

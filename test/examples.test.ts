@@ -1,6 +1,8 @@
 // The files in examples/ run as written: the crontab line in a cron-like
 // environment, the systemd units' commands, and the pre-start hooks.
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +47,18 @@ function likeCron(command: string, extraEnv: string[] = []): Promise<Exit> {
     ],
     { cwd: home, group: true, timeoutMs: 60_000 },
   );
+}
+
+/** A port nobody listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** The sections and keys of a systemd unit file. */
@@ -125,25 +139,97 @@ describe('examples/ systemd units', () => {
     expect(result.stdout).toBe('Total locks released: 19\n');
   });
 
-  it('seatctl-watch.service runs a sweeper that stops cleanly on its KillSignal within TimeoutStopSec', async () => {
+  it('seatctl-watch.service runs a sweeper: ExecStartPost sees it ready, the health probe sees it alive, it stops on its KillSignal within TimeoutStopSec', async () => {
     const service = unit('seatctl-watch.service');
-    expect(service.Service!.ExecStart![0]).toMatch(/release-expired-locks --watch/);
+    const [exec] = service.Service!.ExecStart!;
+    expect(exec).toMatch(/release-expired-locks --watch --quiet --metrics 9465$/);
     const app = await makeApp();
+    // The unit's port may be taken on this machine: the same commands on a free one.
+    const port = String(await freePort());
+    const local = (text: string) => substitute(text, app).replaceAll('9465', port);
     const [signal] = service.Service!.KillSignal!;
     const stopWithin = Number(service.Service!.TimeoutStopSec![0]) * 1000;
-    const env = (service.Service!.Environment ?? []).map((e) => substitute(e, app));
-    const sweeper = start(
-      'env',
-      ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${substitute(service.Service!.ExecStart![0]!, app)}`],
-      { cwd: substitute(service.Service!.WorkingDirectory![0]!, app), group: true },
-    );
+    const env = (service.Service!.Environment ?? []).map(local);
+    const sweeper = start('env', ['-i', 'PATH=/usr/bin:/bin', ...env, '/bin/sh', '-c', `exec ${local(exec!)}`], {
+      cwd: local(service.Service!.WorkingDirectory![0]!),
+      group: true,
+    });
+    // ExecStartPost: systemd reports the service started once this succeeds (curl retries until /readyz is 200).
+    const [post] = service.Service!.ExecStartPost!;
+    const ready = await run('/bin/sh', ['-c', local(post!)], { timeoutMs: Number(service.Service!.TimeoutStartSec![0]) * 1000 });
+    expect(ready.code, ready.stderr).toBe(0);
     await sweeper.waitForLine('released 19 expired locks');
     expect(sweeper.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d released 19 expired locks\n$/);
+    // The liveness probe: curl succeeds, so nothing is restarted.
+    const health = unit('seatctl-watch-health.service');
+    const probe = /curl .*healthz/.exec(health.Service!.ExecStart![0]!)![0];
+    const alive = await run('/bin/sh', ['-c', local(probe)]);
+    expect(alive.code, alive.stderr).toBe(0);
+    expect(JSON.parse(alive.stdout)).toMatchObject({ status: 'ok' });
+    expect(unit('seatctl-watch-health.timer').Timer!.OnUnitActiveSec).toEqual(['30']);
     const stopping = Date.now();
     sweeper.signal(signal as NodeJS.Signals);
     expect((await sweeper.finished()).code).toBe(0);
     // The bound is the unit's own: systemd kills the service once TimeoutStopSec has passed.
     expect(Date.now() - stopping).toBeLessThan(stopWithin);
+    // The probe of a stopped sweeper fails: the timer's service would restart it.
+    expect((await run('/bin/sh', ['-c', local(probe)])).code).not.toBe(0);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('every unit passes systemd-analyze verify', async () => {
+    const app = await makeApp();
+    const dir = tempDir('seatctl-units-');
+    const names = ['seatctl-release.service', 'seatctl-release.timer', 'seatctl-watch.service', 'seatctl-watch-health.service', 'seatctl-watch-health.timer'];
+    for (const name of names) writeFileSync(join(dir, name), substitute(readFileSync(join(EXAMPLES, name), 'utf8'), app));
+    const result = await run('/usr/bin/systemd-analyze', ['verify', ...names.map((name) => join(dir, name))], { cwd: dir });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+  });
+});
+
+/** The documents of a YAML file, parsed by Debian's python3-yaml (a kept parser; the test is skipped without it). */
+const yamlParser = existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import yaml']).status === 0;
+function parseYaml(file: string): any[] {
+  const result = spawnSync('/usr/bin/python3', ['-c', 'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))', file], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+describe.skipIf(!yamlParser)('examples/kubernetes-sweeper.yaml', () => {
+  it('is a Deployment whose probes, port, signal handling and grace period fit the sweeper it runs', async () => {
+    const docs = parseYaml(join(EXAMPLES, 'kubernetes-sweeper.yaml'));
+    expect(docs).toHaveLength(1);
+    const deployment = docs[0];
+    expect(deployment).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment' });
+    const { spec } = deployment;
+    expect(spec.template.metadata.labels).toMatchObject(spec.selector.matchLabels);
+    const pod = spec.template.spec;
+    const [container] = pod.containers;
+    const args: string[] = container.command;
+    expect(args.slice(0, 3)).toEqual(['./node_modules/.bin/seatctl', 'release-expired-locks', '--watch']);
+    const listen = args[args.indexOf('--metrics') + 1]!;
+    expect(listen).toBe(`0.0.0.0:${container.ports[0].containerPort}`);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: container.ports[0].name });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: container.ports[0].name });
+    expect(container.env[0]).toMatchObject({ name: 'DATABASE_URL' });
+    expect(spec.template.metadata.annotations['prometheus.io/port']).toBe(String(container.ports[0].containerPort));
+
+    // The container's command, run here (the pod's port on a free local one): the probes answer 200,
+    // and SIGTERM ends it with 0 well within terminationGracePeriodSeconds.
+    const app = await makeApp();
+    const port = await freePort();
+    const command = args.map((arg) => (arg === listen ? `127.0.0.1:${port}` : arg));
+    const sweeper = start('env', ['-i', 'PATH=/usr/bin:/bin', `DATABASE_URL=${join(app, 'seatctl.db')}`, ...command], { cwd: app });
+    const probe = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+    await sweeper.waitFor('the note with the address', () => sweeper.stdout.includes('"type":"note"'));
+    await sweeper.waitFor('a cycle', () => sweeper.stdout.includes('"type":"cycle"'));
+    expect(await probe(container.readinessProbe.httpGet.path)).toBe(200);
+    expect(await probe(container.livenessProbe.httpGet.path)).toBe(200);
+    const stopping = Date.now();
+    sweeper.signal('SIGTERM');
+    expect((await sweeper.finished()).code).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(pod.terminationGracePeriodSeconds * 1000);
+    for (const line of sweeper.stdout.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('level');
   });
 });
 

@@ -3,8 +3,8 @@ import { setImmediate } from 'node:timers/promises';
 import type { ReleasedLock } from '../db/engine.js';
 import { guard, type SeatDatabase } from '../db/open.js';
 import { withSeats } from '../db/ready.js';
-import type { SeatStore } from '../db/seat-store.js';
-import { usageError } from '../errors.js';
+import type { ReleaseScope, SeatStore } from '../db/seat-store.js';
+import { SeatctlError, usageError } from '../errors.js';
 import { optionalEvent } from './events.js';
 import { DAY } from './limits.js';
 
@@ -22,6 +22,14 @@ export interface ReleaseOptions {
   graceMs?: number;
   /** Stops between batches once aborted; what was released stays released. */
   signal?: AbortSignal;
+  /**
+   * Aborting this cancels the batch in progress on the server (PostgreSQL:
+   * the statement is cancelled, its transaction rolls back) and ends the run
+   * as interrupted. SQLite batches are short and synchronous: they finish.
+   */
+  cancel?: AbortSignal;
+  /** Record the run (host, pid, count) for `stats` when done. Default true; a sweeper records it once per interval instead. */
+  heartbeat?: boolean;
 }
 
 export type { ReleasedLock };
@@ -66,7 +74,7 @@ export async function* releaseExpiredLocksInBatches(
     };
   });
 
-  const scope = { batchSize, eventId, graceMs };
+  const scope: BatchOptions = { batchSize, eventId, graceMs, cancel: options.cancel };
   const batches = dryRun ? previewBatches(store, scope) : releaseBatches(db, store, scope);
   let total = 0;
   let interrupted = false;
@@ -78,13 +86,23 @@ export async function* releaseExpiredLocksInBatches(
       interrupted = true;
       break;
     }
-    const next = await guard(db, () => batches.next());
+    let next: IteratorResult<ReleasedLock[]>;
+    try {
+      next = await guard(db, () => batches.next());
+    } catch (error) {
+      // A batch cancelled on purpose rolled back: the run was interrupted, not failed.
+      if (options.cancel?.aborted && error instanceof SeatctlError && error.kind === 'unavailable') {
+        interrupted = true;
+        break;
+      }
+      throw error;
+    }
     if (next.done) break;
     const rows = next.value;
     total += rows.length;
     yield await guard(db, () => names.label(rows));
   }
-  if (!dryRun && !interrupted) await guard(db, () => store.recordRun(hostname(), process.pid, total));
+  if (!dryRun && !interrupted && (options.heartbeat ?? true)) await recordRun(store, total);
   return { total, dryRun, interrupted };
 }
 
@@ -99,16 +117,24 @@ export async function releaseExpiredLocks(db: SeatDatabase, options: ReleaseOpti
   }
 }
 
+/** The heartbeat `stats` reads: this host's last finished release run. */
+export function recordRun(store: SeatStore, released: number): Promise<void> {
+  return store.recordRun(hostname(), process.pid, released);
+}
+
 interface BatchOptions {
   batchSize: number;
   eventId: number | undefined;
   graceMs: number;
+  cancel?: AbortSignal;
 }
 
 async function* releaseBatches(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
   let afterSeatId = 0;
   for (;;) {
-    const rows = await db.engine.releaseBatch(db.knex, store, { ...options, afterSeatId });
+    // `cancel` rides along in the scope: the PostgreSQL release cancels its statement when it is aborted.
+    const scope: ReleaseScope & { cancel?: AbortSignal } = { ...options, afterSeatId };
+    const rows = await db.engine.releaseBatch(db.knex, store, scope);
     for (const row of rows) if (row.seatId > afterSeatId) afterSeatId = row.seatId;
     if (rows.length > 0) yield rows;
     // A short batch means nothing more had expired (or, on PostgreSQL, the

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type pg from 'pg';
 import type { ReleasedLock } from './engine.js';
 import { runStatement, withConnection } from './query.js';
 import type { ReleaseScope, SeatStore } from './seat-store.js';
@@ -18,7 +19,11 @@ export const pgInterval = (ms: string) => `(CAST(${ms} AS double precision) * in
  * - the history rows come from `picked`: the rows are ours until commit, so
  *   every picked lock is the one released, and its holder is the one it had.
  */
-export function releaseBatchPostgres(knex: Knex, store: SeatStore, scope: ReleaseScope): Promise<ReleasedLock[]> {
+export function releaseBatchPostgres(
+  knex: Knex,
+  store: SeatStore,
+  scope: ReleaseScope & { cancel?: AbortSignal },
+): Promise<ReleasedLock[]> {
   const byEvent = scope.eventId !== undefined;
   const parts = store.releaseParts();
   const stmt = store.statementFor(`release:${byEvent}`, (p) => {
@@ -44,7 +49,37 @@ export function releaseBatchPostgres(knex: Knex, store: SeatStore, scope: Releas
   const values: Record<string, unknown> = { grace: scope.graceMs, after: scope.afterSeatId, limit: scope.batchSize };
   if (byEvent) values.eventId = scope.eventId;
   return withConnection(knex, async (conn) => {
-    const rows = await runStatement<Record<string, unknown>>(conn, stmt, values);
-    return rows.map((row) => store.releasedLock(row, row.released_at as Date));
+    const running = runStatement<Record<string, unknown>>(conn, stmt, values);
+    const stopCancel = cancelOnAbort(knex, conn as pg.ClientBase, scope.cancel);
+    try {
+      const rows = await running;
+      return rows.map((row) => store.releasedLock(row, row.released_at as Date));
+    } finally {
+      await stopCancel();
+    }
   });
+}
+
+/**
+ * Once `signal` is aborted, cancels whatever this connection's backend runs
+ * (pg_cancel_backend, from another pooled connection), so a stopped release
+ * leaves no statement running on the server. Returns a function to call once
+ * the statement has settled: it waits for a cancel in flight, so the
+ * connection goes back to the pool only when a late cancel can no longer hit
+ * the next statement (a cancel that reaches an idle backend is dropped).
+ */
+function cancelOnAbort(knex: Knex, conn: pg.ClientBase, signal: AbortSignal | undefined): () => Promise<void> {
+  if (signal === undefined) return async () => {};
+  const backend = (conn as pg.ClientBase & { processID?: number }).processID;
+  let cancelling: Promise<unknown> | undefined;
+  const cancel = () => {
+    if (backend === undefined) return;
+    cancelling = knex.raw('SELECT pg_cancel_backend(?)', [backend]).catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  return async () => {
+    signal.removeEventListener('abort', cancel);
+    await cancelling;
+  };
 }

@@ -1,25 +1,20 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Option, type Command } from 'commander';
-import {
-  countExpiredLocks,
-  MAX_BATCH_SIZE,
-  releaseExpiredLocksInBatches,
-  type ReleasedLock,
-  type ReleaseSummary,
-} from '../../core/release.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { countExpiredLocks, MAX_BATCH_SIZE, releaseExpiredLocksInBatches, type ReleasedLock, type ReleaseSummary } from '../../core/release.js';
+import { DEFAULT_CANCEL_AFTER_MS, DEFAULT_MAX_LAG_MS, DEFAULT_SWEEP_INTERVAL_MS, startSweeper, type Sweeper } from '../../core/sweeper.js';
 import { openDatabase, type SeatDatabase } from '../../db/open.js';
 import { SeatctlError, usageError } from '../../errors.js';
 import { databaseOptions, outputFor, withCommandDatabase } from '../context.js';
 import { collectGarbage } from '../heap.js';
 import { stopSignal } from '../interrupt.js';
-import { isoTime, jsonString, plural, redact, safe, type Output } from '../output.js';
+import { plural, redact, type Output } from '../output.js';
 import { countInRange, durationArg, durationOrZeroArg } from '../parse.js';
 import { progressBar } from '../progress.js';
+import { printBatch, printSummary } from '../release-report.js';
+import { parseListen } from '../status-server.js';
+import { humanWatchLog, jsonWatchLog } from '../watch-log.js';
 
+/** A long release collects garbage every so many locks printed: peak memory stays flat. */
 const GC_EVERY_LOCKS = 10_000;
-const DEFAULT_INTERVAL_MS = 60_000;
-/** A watcher that can't reach its database retries after 1 s, 2 s, 4 s … up to this (or the interval, if shorter). */
-const MAX_RETRY_MS = 30_000;
 
 interface ReleaseCommandOptions {
   event?: string;
@@ -30,7 +25,22 @@ interface ReleaseCommandOptions {
   grace: number;
   watch?: boolean;
   interval: number;
+  maxLag: number;
+  metrics?: { host: string; port: number };
+  metricsByEvent?: boolean;
+  logFormat: 'human' | 'json';
 }
+
+/** Flags that only mean something to a --watch sweeper. */
+const WATCH_ONLY = { interval: '--interval', maxLag: '--max-lag', metrics: '--metrics', metricsByEvent: '--metrics-by-event', logFormat: '--log-format' };
+
+const listenArg = (text: string) => {
+  try {
+    return parseListen(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 
 export function registerReleaseExpiredLocks(program: Command): void {
   program
@@ -51,11 +61,27 @@ export function registerReleaseExpiredLocks(program: Command): void {
         .argParser(durationOrZeroArg)
         .default(0, '0'),
     )
-    .option('--watch', 'keep running: release now, then every --interval, until SIGINT or SIGTERM')
+    .option('--watch', 'keep running: release each lock as it expires, until SIGINT or SIGTERM')
     .addOption(
-      new Option('--interval <duration>', 'with --watch: time between releases')
+      new Option('--interval <duration>', 'with --watch: a full release (and heartbeat) at least this often')
         .argParser(durationArg)
-        .default(DEFAULT_INTERVAL_MS, '60s'),
+        .default(DEFAULT_SWEEP_INTERVAL_MS, '60s'),
+    )
+    .addOption(
+      new Option('--max-lag <duration>', 'with --watch: look for new locks at least this often, so none stays expired longer')
+        .argParser(durationArg)
+        .default(DEFAULT_MAX_LAG_MS, '1s'),
+    )
+    .addOption(
+      new Option('--metrics <[host:]port>', 'with --watch: serve /metrics (Prometheus), /healthz and /readyz (host: 127.0.0.1)').argParser(
+        listenArg,
+      ),
+    )
+    .option('--metrics-by-event', 'with --metrics: count released locks per event (one series per event)')
+    .addOption(
+      new Option('--log-format <format>', 'with --watch: human lines, or one JSON object per event (pino)')
+        .choices(['human', 'json'])
+        .default('human'),
     )
     .addHelpText(
       'after',
@@ -64,12 +90,23 @@ Examples:
   $ seatctl release-expired-locks
   $ seatctl release-expired-locks --dry-run --event "Taylor Swift - Eras Tour"
   * * * * * cd /srv/app && ./node_modules/.bin/seatctl release-expired-locks --quiet   (crontab)
-  $ seatctl release-expired-locks --watch --interval 30s --quiet         (a sweeper service)`,
+  $ seatctl release-expired-locks --watch --quiet                        (a sweeper service: each lock within 1 s of expiry)
+  $ seatctl release-expired-locks --watch --quiet --metrics 9465 --log-format json    (with Prometheus metrics and health checks)`,
     )
     .action(async (options: ReleaseCommandOptions, command: Command) => {
       const out = outputFor(command);
-      if (!options.watch && command.getOptionValueSource('interval') === 'cli') {
-        throw usageError('--interval only applies with --watch (a single release runs once)');
+      if (!options.watch) {
+        for (const [key, flag] of Object.entries(WATCH_ONLY)) {
+          if (command.getOptionValueSource(key) === 'cli') {
+            throw usageError(`${flag} only applies with --watch (a single release runs once)`);
+          }
+        }
+      }
+      if (options.metricsByEvent && options.metrics === undefined) {
+        throw usageError('--metrics-by-event only applies with --metrics');
+      }
+      if (options.logFormat === 'json' && options.json) {
+        throw usageError('--log-format json already writes one JSON object per event: leave out --json');
       }
       if (options.watch) {
         await watch(command, out, options);
@@ -88,6 +125,26 @@ Examples:
     });
 }
 
+/** Prints each committed batch, collecting garbage every so many locks. */
+function batchPrinter(print: (locks: ReleasedLock[]) => Promise<void>): (locks: ReleasedLock[]) => Promise<void> {
+  let sinceCollection = 0;
+  return async (locks) => {
+    await print(locks);
+    sinceCollection += locks.length;
+    if (sinceCollection >= GC_EVERY_LOCKS) {
+      sinceCollection = 0;
+      collectGarbage();
+    }
+  };
+}
+
+/** A signal aborted `ms` after `signal` is: a stop waits that long for the batch in progress, then cancels it. */
+function abortedAfter(signal: AbortSignal, ms: number): AbortSignal {
+  const controller = new AbortController();
+  signal.addEventListener('abort', () => setTimeout(() => controller.abort(), ms).unref(), { once: true });
+  return controller.signal;
+}
+
 /** One release run, printed as it goes: each batch is written, then forgotten. */
 async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseCommandOptions): Promise<ReleaseSummary> {
   const dryRun = options.dryRun ?? false;
@@ -104,21 +161,17 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
     batchSize: options.batchSize,
     dryRun,
     signal: stopSignal,
+    cancel: abortedAfter(stopSignal, DEFAULT_CANCEL_AFTER_MS),
   });
+  const print = batchPrinter((locks) => printBatch(out, locks, dryRun));
   let total = 0;
-  let sinceCollection = 0;
   try {
     for (;;) {
       const next = await batches.next();
       if (next.done) return next.value;
-      await printBatch(out, next.value, dryRun);
+      await print(next.value);
       total += next.value.length;
       progress?.update(total);
-      sinceCollection += next.value.length;
-      if (sinceCollection >= GC_EVERY_LOCKS) {
-        sinceCollection = 0;
-        collectGarbage();
-      }
     }
   } finally {
     progress?.stop();
@@ -126,103 +179,68 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
 }
 
 /**
- * --watch: a release now, then one every interval, never two at once, until
- * a signal. An unreachable database costs one error line per attempt, retried
- * with a growing (capped) delay; the watcher resumes when it comes back.
+ * --watch: the library's sweeper (src/core/sweeper.ts), printed. Metrics and
+ * the JSON logger are loaded only when their flags ask for them.
  */
 async function watch(command: Command, out: Output, options: ReleaseCommandOptions): Promise<void> {
-  const { format } = await import('date-fns/format');
-  const stamp = () => format(new Date(), 'yyyy-MM-dd HH:mm:ss');
-  const db = await openDatabase(await databaseOptions(command));
-  let failures = 0;
+  const dryRun = options.dryRun ?? false;
+  const log = options.logFormat === 'json' ? await jsonWatchLog(out, dryRun) : await humanWatchLog(out, dryRun);
+  const resolved = await databaseOptions(command);
+  const db = await openDatabase(resolved);
+  let server: { url: string; close(): Promise<void> } | undefined;
   try {
-    while (!stopSignal.aborted) {
-      const started = Date.now();
-      let wait = options.interval;
+    const status = options.metrics && (await Promise.all([import('../metrics.js'), import('../status-server.js')]));
+    let sweeper: Sweeper | undefined;
+    const metrics =
+      status &&
+      (await status[0].sweeperMetrics(() => sweeper!.status(), {
+        byEvent: options.metricsByEvent ?? false,
+        countWaiting: () => countExpiredLocks(db, { event: options.event, graceMs: options.grace }).catch(() => undefined),
+      }));
+    const print = batchPrinter(async (locks) => {
+      metrics?.batch(locks);
+      await log.batch(locks);
+    });
+    log.start({
+      db: redact(db.target.display),
+      intervalMs: options.interval,
+      maxLagMs: options.maxLag,
+      precise: !dryRun,
+      ...(options.event === undefined ? {} : { scope: options.event }),
+    });
+    sweeper = startSweeper(db, {
+      event: options.event,
+      batchSize: options.batchSize,
+      graceMs: options.grace,
+      intervalMs: options.interval,
+      maxLagMs: options.maxLag,
+      dryRun,
+      signal: stopSignal,
+      onBatch: print,
+    });
+    sweeper.on('cycle', (cycle) => {
+      metrics?.cycle(cycle);
+      void log.cycle(cycle);
+    });
+    sweeper.on('failure', (failure) => {
+      metrics?.failure(failure);
+      log.failure(failure);
+    });
+    if (status && metrics && options.metrics) {
       try {
-        const summary = await releaseOnce(db, out, options);
-        failures = 0;
-        await printCycle(out, summary, stamp());
+        server = await status[1].startStatusServer(sweeper, metrics, options.metrics);
       } catch (error) {
-        if (!(error instanceof SeatctlError) || error.kind !== 'unavailable') throw error;
-        failures++;
-        wait = Math.min(options.interval, MAX_RETRY_MS, 1000 * 2 ** (failures - 1));
-        out.note(
-          `${stamp()} ${out.errStyle.red('error:')} ${safe(redact(error.message))} (attempt ${failures}; retrying in ${Math.round(wait / 1000)} s)`,
-        );
+        await sweeper.stop();
+        throw error;
       }
-      const remaining = wait - (failures > 0 ? 0 : Date.now() - started);
-      if (remaining > 0) await sleep(remaining, undefined, { signal: stopSignal }).catch(() => {});
+      log.note(`metrics on ${server.url}/metrics, health on ${server.url}/healthz and ${server.url}/readyz`, {
+        url: server.url,
+      });
     }
+    await sweeper.done;
+    log.stop();
   } finally {
+    await server?.close();
     await db.close();
-  }
-}
-
-// A release can print a million lines: each batch is built as one string, and
-// what is the same for many lines (an event's name) is escaped once.
-async function printBatch(out: Output, locks: ReleasedLock[], dryRun: boolean): Promise<void> {
-  let text = '';
-  if (out.json && out.quiet) return;
-  if (out.json) {
-    const type = dryRun ? '"would-release"' : '"released"';
-    const events = new Map<number, string>();
-    for (const lock of locks) {
-      let event = events.get(lock.eventId);
-      if (event === undefined) events.set(lock.eventId, (event = jsonString(lock.event)));
-      const releasedAt = lock.releasedAt === null ? 'null' : `"${isoTime(lock.releasedAt)}"`;
-      text += `{"type":${type},"event":${event},"eventId":${lock.eventId},"seat":${jsonString(lock.seat)},"lockedBy":${jsonString(lock.lockedBy)},"lockedUntil":"${isoTime(lock.lockedUntil)}","lockToken":${lock.lockToken},"releasedAt":${releasedAt}}\n`;
-    }
-    await out.write(text);
-    return;
-  }
-  if (out.quiet) return;
-  const verb = dryRun ? 'Would release' : '✔ Released';
-  const paint = dryRun ? out.style.yellow : out.style.green;
-  const events = new Map<number, string>();
-  for (const lock of locks) {
-    let event = events.get(lock.eventId);
-    if (event === undefined) events.set(lock.eventId, (event = safe(lock.event)));
-    text += `${paint(`${verb} lock on Seat ${safe(lock.seat)} (Event: ${event}, was locked by ${safe(lock.lockedBy)})`)}\n`;
-  }
-  await out.write(text);
-}
-
-function summaryRecord(summary: ReleaseSummary): Record<string, unknown> {
-  return {
-    type: 'summary',
-    total: summary.total,
-    dryRun: summary.dryRun,
-    ...(summary.interrupted ? { interrupted: true } : {}),
-  };
-}
-
-async function printSummary(out: Output, summary: ReleaseSummary): Promise<void> {
-  // --quiet keeps cron quiet: nothing at all when nothing was released, in either format.
-  if (out.quiet && summary.total === 0 && !summary.interrupted) return;
-  if (out.json) {
-    await out.record(summaryRecord(summary));
-    return;
-  }
-  if (summary.total === 0 && !summary.interrupted) {
-    await out.line('No expired locks to release');
-    return;
-  }
-  const label = summary.dryRun ? 'Total locks that would be released' : 'Total locks released';
-  const interrupted = summary.interrupted ? ' (interrupted: the rest are left for the next run)' : '';
-  await out.line(out.style.bold(`${label}: ${summary.total.toLocaleString('en-US')}${interrupted}`));
-}
-
-/** The one timestamped line of a --watch cycle: only when it released something, or with --verbose. */
-async function printCycle(out: Output, summary: ReleaseSummary, stamp: string): Promise<void> {
-  if (out.json) {
-    await out.record({ ...summaryRecord(summary), at: new Date().toISOString() });
-    return;
-  }
-  if (summary.total > 0) {
-    const verb = summary.dryRun ? 'would release' : 'released';
-    await out.line(out.style.bold(`${stamp} ${verb} ${plural(summary.total, 'expired lock')}`));
-  } else if (out.verbose) {
-    await out.line(`${stamp} no expired locks`);
   }
 }
