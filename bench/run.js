@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --runs N]
+// npm run bench [-- --quick] [-- --runs N] [-- --only release,…,hotpath]
 //
 // Measures seatctl side by side with the database engine's own floor, in one
 // run, each figure several times (fresh database copies, runs interleaved so
@@ -15,12 +15,13 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { findServerBinaries, startPostgres } from '../test/support/postgres-server.js';
 import { benchDjango } from './existing-db.js';
+import { benchHotpath } from './hotpath.js';
 import { benchLag } from './lag.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || (QUICK ? 3 : 5);
-// --only release,noop,memory,seed,latency,postgres,django,lag: a subset, for working on one figure.
+// --only release,noop,memory,seed,latency,postgres,django,lag,hotpath: a subset, for working on one figure.
 const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : undefined;
 const wanted = (part) => ONLY === undefined || ONLY.has(part);
 const BIN = fileURLToPath(new URL('../bin/seatctl.cjs', import.meta.url));
@@ -91,9 +92,11 @@ const PG_FLOOR_HISTORY = `BEGIN;
   RETURNING event_id, seat_id, seat_number, locked_by, locked_until, released_at;
   COMMIT;`;
 
+/** A row of medians and their ratio; `unit` is 'ms', another unit's name, or a function that formats a value. */
 function addRow(figure, ours, base, baseLabel, target, unit = 'ms') {
   const ratio = ours / base;
-  const show = unit === 'ms' ? fmtMs : (v) => `${v < 10 ? v.toPrecision(2) : v.toFixed(0)} ${unit}`;
+  const show =
+    typeof unit === 'function' ? unit : unit === 'ms' ? fmtMs : (v) => `${v < 10 ? v.toPrecision(2) : v.toFixed(0)} ${unit}`;
   rows.push({
     figure,
     ours: show(ours),
@@ -344,17 +347,10 @@ async function benchSqliteLockLatency() {
   );
 }
 
-/** A PostgreSQL server for the lag figures: TEST_DATABASE_URL, or a throwaway cluster (started once). */
+/** A PostgreSQL server for the lag figures, with a client of its own, or undefined (see postgresAdminUrl). */
 async function lagPostgres() {
-  if (findServerBinaries() === undefined && !process.env.TEST_DATABASE_URL) {
-    notes.push('PostgreSQL: no server binaries installed and no TEST_DATABASE_URL; PostgreSQL lag figures skipped.');
-    return undefined;
-  }
-  let url = process.env.TEST_DATABASE_URL;
-  if (!url) {
-    pgServer ??= await startPostgres();
-    url = pgServer.adminUrl;
-  }
+  const url = await postgresAdminUrl();
+  if (url === undefined) return undefined;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   lagClients.push(client);
@@ -362,17 +358,25 @@ async function lagPostgres() {
 }
 const lagClients = [];
 
+let pgAdminUrl;
+/** The PostgreSQL server every PostgreSQL figure uses (started once), or undefined, with a note, when there is none. */
+function postgresAdminUrl() {
+  pgAdminUrl ??= (async () => {
+    if (findServerBinaries() === undefined && !process.env.TEST_DATABASE_URL) {
+      notes.push('PostgreSQL: no server binaries installed and no TEST_DATABASE_URL; PostgreSQL figures skipped.');
+      return undefined;
+    }
+    if (process.env.TEST_DATABASE_URL) return process.env.TEST_DATABASE_URL;
+    log('PostgreSQL: starting a throwaway server');
+    pgServer = await startPostgres();
+    return pgServer.adminUrl;
+  })();
+  return pgAdminUrl;
+}
+
 async function benchPostgres() {
-  if (findServerBinaries() === undefined && !process.env.TEST_DATABASE_URL) {
-    notes.push('PostgreSQL: no server binaries installed and no TEST_DATABASE_URL; PostgreSQL figures skipped.');
-    return;
-  }
-  log('PostgreSQL: starting a throwaway server');
-  let adminUrl = process.env.TEST_DATABASE_URL;
-  if (!adminUrl) {
-    pgServer ??= await startPostgres();
-    adminUrl = pgServer.adminUrl;
-  }
+  const adminUrl = await postgresAdminUrl();
+  if (adminUrl === undefined) return;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const urlFor = (name) => {
@@ -502,6 +506,21 @@ async function main() {
   }
   let lagTables = '';
   if (wanted('lag')) lagTables = await benchLag({ work, QUICK, log, BIN, pgAdmin: lagPostgres, notes });
+  if (wanted('hotpath')) {
+    await benchHotpath({
+      work,
+      QUICK,
+      log,
+      seatctl,
+      addRow,
+      addTableRow: (row) => rows.push(row),
+      median,
+      notes,
+      BIN,
+      cores: cpus().length,
+      postgres: postgresAdminUrl,
+    });
+  }
 
   const header = '| figure | seatctl | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |';
   const table = rows

@@ -2,7 +2,7 @@
 // run PostgreSQL: concurrent releasers sharing two server connections, a
 // wrong password, and startup options PgBouncer refuses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, withDatabase } from '../src/index.js';
+import { bookSeats, lockSeats, migrate, openDatabase, withDatabase } from '../src/index.js';
 import { jsonLines, runCli } from './support/cli.js';
 import { startCli } from './support/cli-process.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
@@ -74,6 +74,38 @@ describe.skipIf(skipReason !== null)(title('PostgreSQL through PgBouncer (transa
     await asAdmin(database, async (client) => {
       const { rows } = await client.query('SELECT COUNT(*) AS n, COUNT(DISTINCT seat_id) AS seats FROM release_history');
       expect(rows[0]).toEqual({ n: String(EXPIRED), seats: String(EXPIRED) });
+    });
+  });
+
+  it('the library with named statements (the default): 8 callers on two server connections, every lock and booking served', { timeout: 120_000 }, async () => {
+    const database = await ownDatabase('named');
+    const SEATS = 400;
+    await asAdmin(database, async (client) => {
+      const { rows } = await client.query("INSERT INTO events (name) VALUES ('Named') RETURNING id");
+      await client.query(
+        `INSERT INTO seats (event_id, seat_number, status, lock_token) SELECT $1, 'S' || g, 'available', 0 FROM generate_series(1, $2) AS g`,
+        [rows[0].id, SEATS],
+      );
+    });
+    // PgBouncer 1.18 keeps no names between transactions: each client connection that meets an
+    // unknown or taken name sends its statements unnamed from then on, and no call fails.
+    const db = await openDatabase({ url: pooled(database), pool: { max: 8 } });
+    try {
+      let next = 0;
+      const caller = async () => {
+        while (next < SEATS) {
+          const seat = `S${++next}`;
+          await lockSeats(db, { event: 'Named', seats: [seat], user: `u${seat}`, ttlMs: 60_000 });
+          await bookSeats(db, { event: 'Named', seats: [seat], user: `u${seat}` });
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, caller));
+    } finally {
+      await db.close();
+    }
+    await asAdmin(database, async (client) => {
+      const { rows } = await client.query("SELECT COUNT(*) AS n FROM seats WHERE status = 'booked' AND booked_by = 'u' || seat_number");
+      expect(rows[0].n).toBe(String(SEATS));
     });
   });
 

@@ -203,15 +203,12 @@ describe.skipIf(skipReason !== null)(title('PostgreSQL in production'), () => {
       },
     );
 
-    // KNOWN FAILURE (it.fails): under these statistics the planner serves
-    // `status = 'locked' AND event_id = … AND seat_number = ANY(…)` from the
-    // partial index of locked seats and filters every locked seat, in the
-    // statements src/db/seat-store.ts builds for lock (heldBy, recordReplaced),
-    // book and unlock. The fix belongs there (find the seats by their
-    // (event, seat) key first, as the release finds its rows by id); when it
-    // lands, this test fails as "expected to fail": make it a plain it().
-    it.fails(
-      'KNOWN FAILURE until seat-store.ts finds seats by (event, seat) first: lock, book and unlock under the same statistics read only the seats they name, and take at most twice their time after ANALYZE',
+    // Under these statistics the planner would serve `status = 'locked' AND
+    // event_id = … AND seat_number = ANY(…)` from the partial index of locked
+    // seats, filtering every locked seat: lock, book and unlock find their
+    // seats by (event, seat) first, as the release finds its rows by id.
+    it(
+      'lock, book and unlock under the same statistics read only the seats they name, and take at most twice their time after ANALYZE',
       { timeout: 300_000 },
       async () => {
         const requests = 20;

@@ -27,6 +27,8 @@ export interface Engine {
   readonly name: 'sqlite' | 'postgres';
   /** The database clock, read at the moment the statement (or row) is evaluated. */
   readonly now: string;
+  /** PostgreSQL: send seat statements as named prepared statements (parsed and planned once per connection). */
+  readonly namedStatements?: boolean;
   /** A bound parameter (`?` or `:name`) read as an instant. */
   castInstant(param: string): string;
   /** `instant + ms`, where `ms` is SQL evaluating to a number of milliseconds. */

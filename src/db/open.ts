@@ -41,6 +41,15 @@ export interface DatabaseOptions {
    * of seatctl's; close() leaves it open. `url` still names the database in messages.
    */
   knex?: Knex;
+  /**
+   * PostgreSQL: send lock, book, unlock and the other seat statements as named
+   * prepared statements, parsed and planned once per server connection instead
+   * of on every call (half the time of a lock on a server doing nothing else).
+   * Default true. Behind PgBouncer in transaction pooling before 1.21 a
+   * connection that meets an unknown or taken name goes on unnamed; pass
+   * false to never name them.
+   */
+  preparedStatements?: boolean;
 }
 
 export const DEFAULT_LIBRARY_POOL = { max: 10, idleTimeoutMillis: 30_000 };
@@ -97,7 +106,11 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<SeatD
     const { createPostgresKnex, createPostgresKnexOnPool, createPostgresEngine } = await import('./postgres.js');
     const pool = { ...DEFAULT_LIBRARY_POOL, ...options.pool };
     if (!Number.isSafeInteger(pool.max) || pool.max < 1) throw usageError('the pool size must be a whole number of at least 1');
-    const pgOptions = { connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, pool };
+    const pgOptions = {
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      pool,
+      namedStatements: options.preparedStatements !== false,
+    };
     knex = options.knex ?? (options.pgPool ? createPostgresKnexOnPool(options.pgPool) : createPostgresKnex(target, pgOptions));
     engine = createPostgresEngine(target, pgOptions);
   }

@@ -12,6 +12,8 @@ export interface PostgresOptions {
   connectTimeoutMs: number;
   /** Connections at most, and how long one may sit idle before it closes. */
   pool: { max: number; idleTimeoutMillis: number };
+  /** Named prepared statements for the seat statements (not through PgBouncer's transaction pooling before 1.21). */
+  namedStatements?: boolean;
 }
 
 /**
@@ -61,6 +63,7 @@ const RETRYABLE = new Set(['40P01', '40001']); // deadlock detected, serializati
 export function createPostgresEngine(target: PostgresTarget, options: PostgresOptions): Engine {
   return {
     name: 'postgres',
+    namedStatements: options.namedStatements ?? false,
     // now() is the start of the transaction: a long transaction would see a
     // lock as valid after it expired. clock_timestamp() is the real clock.
     now: 'clock_timestamp()',

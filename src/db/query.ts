@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { SeatctlError } from '../errors.js';
 import type { Knex } from 'knex';
@@ -16,6 +17,8 @@ export interface Statement {
   readonly text: string;
   /** Parameter names: PostgreSQL's $k is params[k - 1]; SQLite binds by name. */
   readonly params: readonly string[];
+  /** PostgreSQL: the name it is prepared under on each connection, when named statements are on. */
+  readonly name?: string;
 }
 
 export type Params = Record<string, unknown>;
@@ -24,6 +27,7 @@ export type Params = Record<string, unknown>;
 export function statement(
   engine: 'sqlite' | 'postgres',
   build: (param: (name: string) => string) => string,
+  options: { named?: boolean } = {},
 ): Statement {
   const params: string[] = [];
   const param = (name: string) => {
@@ -33,7 +37,9 @@ export function statement(
     return engine === 'postgres' ? `$${index + 1}` : `@${name}`;
   };
   const text = build(param);
-  return { engine, text, params };
+  // Named after its text: two handles on one connection may share it, never clash.
+  const name = options.named && engine === 'postgres' ? `seatctl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}` : undefined;
+  return { engine, text, params, ...(name && { name }) };
 }
 
 export type Connection = Database.Database | pg.ClientBase;
@@ -62,6 +68,9 @@ export function throwIfAborted(): void {
   if (limits?.signal.aborted) throw abortedError(limits.signal);
 }
 
+/** Connections whose server does not keep named statements between transactions (a pooler's). */
+const unnamedOnly = new WeakSet<object>();
+
 /** Runs a statement on a connection; returns its rows (none for a write without RETURNING). */
 export async function runStatement<Row = Record<string, unknown>>(
   conn: Connection,
@@ -76,8 +85,22 @@ export async function runStatement<Row = Record<string, unknown>>(
     const cancel = () => void limits?.cancel?.(client.processID!).catch(() => undefined);
     limits?.signal.addEventListener('abort', cancel, { once: true });
     try {
-      const result = await client.query({ text: stmt.text, values: stmt.params.map((name) => values[name]) });
-      return result.rows as Row[];
+      const args = stmt.params.map((name) => values[name]);
+      // Named only outside a transaction, where a refused name can be retried unnamed.
+      const idle = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I';
+      const name = stmt.name !== undefined && idle && !unnamedOnly.has(client) ? stmt.name : undefined;
+      try {
+        return (await client.query({ name, text: stmt.text, values: args })).rows as Row[];
+      } catch (error) {
+        // A pooler in transaction mode (PgBouncer before 1.21) hands each
+        // transaction any server connection, where the name is unknown or
+        // already taken: the statement never ran. This connection sends its
+        // statements unnamed from now on.
+        const code = (error as { code?: unknown }).code;
+        if (name === undefined || (code !== '26000' && code !== '42P05')) throw error;
+        unnamedOnly.add(client);
+        return (await client.query({ text: stmt.text, values: args })).rows as Row[];
+      }
     } finally {
       limits?.signal.removeEventListener('abort', cancel);
     }

@@ -313,7 +313,7 @@ export class SeatStore {
   /** A statement built once per store (and so prepared once per SQLite connection). */
   statementFor(key: string, build: (p: (name: string) => string) => string): Statement {
     let stmt = this.statements.get(key);
-    if (stmt === undefined) this.statements.set(key, (stmt = statement(this.engine.name, build)));
+    if (stmt === undefined) this.statements.set(key, (stmt = statement(this.engine.name, build, { named: this.engine.namedStatements })));
     return stmt;
   }
 
