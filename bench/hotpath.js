@@ -106,7 +106,8 @@ export async function benchHotpath(ctx) {
   );
   const statuses = summary.flatMap((s) => (s.unexpected > 0 ? [`${s.label}: ${s.unexpected} unexpected responses (${s.statusText})`] : []));
   if (statuses.length > 0) ctx.notes.push(`Hot path, unexpected responses: ${statuses.join('; ')}.`);
-  if (invariantFailures.length > 0) throw new Error(`hot-path invariants failed: ${invariantFailures.join(' | ')}`);
+  // The table is still printed (with this note); the run then exits 1.
+  if (invariantFailures.length > 0) process.exitCode = 1;
 }
 
 /** Every level: rounds of seatctl then hand-written, each on a fresh database; rows of medians. */
@@ -366,7 +367,10 @@ async function verify(engine, url, workload, seatctl) {
     if (!seatctl && inHistory && logged.get(k) !== 'expired') problems.push(`unexpected ${logged.get(k)} row for ${l.seat}#${l.token}`);
   }
   const locked = new Set(workload.locks.map((l) => `${key(l.event, l.seat)}#${l.token}`));
-  for (const k of logged.keys()) if (!locked.has(k)) problems.push(`history row for a lock no one was granted: ${k}`);
+  for (const k of logged.keys()) {
+    // A lock whose answer never came may have ended too (released once it expired).
+    if (!locked.has(k) && !unanswered.has(k.slice(0, k.lastIndexOf('#')))) problems.push(`history row for a lock no one was granted: ${k}`);
+  }
   const statusText = [...workload.status].map(([s, n]) => `${n} × ${s}`).join(', ');
   if (workload.dry > 0) problems.push(`the deck of free seats ran dry ${workload.dry} times`);
   return { problems, locks: workload.locks.length, books: workload.books.length, ended, history: history.length, unexpected: workload.unexpected, statusText };
