@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { SeatctlError } from '../errors.js';
 import type { Knex } from 'knex';
@@ -38,8 +37,24 @@ export function statement(
   };
   const text = build(param);
   // Named after its text: two handles on one connection may share it, never clash.
-  const name = options.named && engine === 'postgres' ? `seatctl_${createHash('sha1').update(text).digest('hex').slice(0, 24)}` : undefined;
+  const name = options.named && engine === 'postgres' ? `seatctl_${textHash(text)}` : undefined;
   return { engine, text, params, ...(name && { name }) };
+}
+
+/**
+ * A name for a statement's text: two FNV-1a hashes (different offsets) and the
+ * length, 80 bits in all — distinct for the few dozen texts a process builds,
+ * without loading node:crypto into every CLI start.
+ */
+function textHash(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193) >>> 0;
+  }
+  return `${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}${text.length.toString(16)}`;
 }
 
 export type Connection = Database.Database | pg.ClientBase;
