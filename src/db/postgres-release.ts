@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import type { ReleasedLock } from './engine.js';
-import { runStatement, withConnection } from './query.js';
+import { cancelOnAbort, runStatement, withConnection } from './query.js';
 import type { ReleaseScope, SeatStore } from './seat-store.js';
 
 /** Milliseconds (SQL evaluating to a number) as an interval. */
@@ -50,7 +50,7 @@ export function releaseBatchPostgres(
   if (byEvent) values.eventId = scope.eventId;
   return withConnection(knex, async (conn) => {
     const running = runStatement<Record<string, unknown>>(conn, stmt, values);
-    const stopCancel = cancelOnAbort(knex, conn as pg.ClientBase, scope.cancel);
+    const stopCancel = cancelOnAbort((backend) => knex.raw('SELECT pg_cancel_backend(?)', [backend]), conn as pg.ClientBase, scope.cancel);
     try {
       const rows = await running;
       return rows.map((row) => store.releasedLock(row, row.released_at as Date));
@@ -58,28 +58,4 @@ export function releaseBatchPostgres(
       await stopCancel();
     }
   });
-}
-
-/**
- * Once `signal` is aborted, cancels whatever this connection's backend runs
- * (pg_cancel_backend, from another pooled connection), so a stopped release
- * leaves no statement running on the server. Returns a function to call once
- * the statement has settled: it waits for a cancel in flight, so the
- * connection goes back to the pool only when a late cancel can no longer hit
- * the next statement (a cancel that reaches an idle backend is dropped).
- */
-function cancelOnAbort(knex: Knex, conn: pg.ClientBase, signal: AbortSignal | undefined): () => Promise<void> {
-  if (signal === undefined) return async () => {};
-  const backend = (conn as pg.ClientBase & { processID?: number }).processID;
-  let cancelling: Promise<unknown> | undefined;
-  const cancel = () => {
-    if (backend === undefined) return;
-    cancelling = knex.raw('SELECT pg_cancel_backend(?)', [backend]).catch(() => {});
-  };
-  if (signal.aborted) cancel();
-  else signal.addEventListener('abort', cancel, { once: true });
-  return async () => {
-    signal.removeEventListener('abort', cancel);
-    await cancelling;
-  };
 }

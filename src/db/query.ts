@@ -83,6 +83,33 @@ export function throwIfAborted(): void {
   if (limits?.signal.aborted) throw abortedError(limits.signal);
 }
 
+/**
+ * Once `signal` is aborted, cancels whatever this connection's backend runs
+ * (`cancel` sends pg_cancel_backend from another pooled connection), so a
+ * stopped call leaves no statement running on the server. Returns a function
+ * to call once the statement has settled: it waits for a cancel in flight, so
+ * the connection goes back to the pool only when a late cancel can no longer
+ * hit the next statement (a cancel that reaches an idle backend is dropped).
+ */
+export function cancelOnAbort(
+  cancel: (backend: number) => Promise<unknown>,
+  conn: pg.ClientBase,
+  signal: AbortSignal | undefined,
+): () => Promise<void> {
+  if (signal === undefined) return async () => {};
+  const backend = (conn as pg.ClientBase & { processID?: number }).processID;
+  let cancelling: Promise<unknown> | undefined;
+  const onAbort = () => {
+    if (backend !== undefined) cancelling = cancel(backend).catch(() => {});
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return async () => {
+    signal.removeEventListener('abort', onAbort);
+    await cancelling;
+  };
+}
+
 /** Connections whose server does not keep named statements between transactions (a pooler's). */
 const unnamedOnly = new WeakSet<object>();
 
@@ -94,11 +121,9 @@ export async function runStatement<Row = Record<string, unknown>>(
 ): Promise<Row[]> {
   throwIfAborted();
   if (stmt.engine === 'postgres') {
-    const client = conn as pg.ClientBase & { processID?: number };
+    const client = conn as pg.ClientBase;
     const limits = callLimits.getStore();
-    // An abort while the statement runs cancels it on the server, so nothing keeps running there.
-    const cancel = () => void limits?.cancel?.(client.processID!).catch(() => undefined);
-    limits?.signal.addEventListener('abort', cancel, { once: true });
+    const stopCancel = limits?.cancel ? cancelOnAbort(limits.cancel, client, limits.signal) : undefined;
     try {
       const args = stmt.params.map((name) => values[name]);
       // Named only outside a transaction, where a refused name can be retried unnamed.
@@ -117,7 +142,7 @@ export async function runStatement<Row = Record<string, unknown>>(
         return (await client.query({ text: stmt.text, values: args })).rows as Row[];
       }
     } finally {
-      limits?.signal.removeEventListener('abort', cancel);
+      await stopCancel?.();
     }
   }
   const prepared = prepare(conn as Database.Database, stmt.text);

@@ -8,6 +8,18 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 
+/** pg_ctl's arguments to start a cluster of the tests on 127.0.0.1:`port`, its socket and log in `dir`. */
+function startArgs(data, dir, port, options) {
+  const settings = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c max_connections=200',
+    ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
+  ];
+  return ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start'];
+}
+
 /** The directory holding initdb, pg_ctl and postgres, or undefined when the server isn't installed. */
 export function findServerBinaries() {
   const candidates = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
@@ -79,15 +91,7 @@ export async function startPostgres(options = {}) {
     '--no-sync',
   ]);
   const port = await freePort();
-  const settings = [
-    `-p ${port}`,
-    `-k ${dir}`,
-    "-c listen_addresses='127.0.0.1'",
-    '-c max_connections=200',
-    ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
-  ];
-  const start = () =>
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+  const start = () => run('pg_ctl', startArgs(data, dir, port, options));
   start();
   const version = run('postgres', ['--version']).trim();
   let stopped = false;
@@ -171,17 +175,10 @@ export async function startStandby(primary, options = {}) {
   try {
     run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
     const port = await freePort();
-    const settings = [
-      `-p ${port}`,
-      `-k ${dir}`,
-      "-c listen_addresses='127.0.0.1'",
-      // A standby refuses to run with fewer connections than its primary.
-      '-c max_connections=200',
-      ...(options.fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
-    ];
     started = true;
-    // -w: returns once the standby accepts (read-only) connections.
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+    // -w: returns once the standby accepts (read-only) connections. The same
+    // settings as the primary: a standby refuses fewer connections than it has.
+    run('pg_ctl', startArgs(data, dir, port, options));
     return {
       adminUrl: `postgres://postgres:${primary.password}@127.0.0.1:${port}/postgres`,
       port,
