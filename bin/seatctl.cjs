@@ -17,7 +17,8 @@ let cachedData;
 try {
   cachedData = readFileSync(`${filename}.cache`);
 } catch {}
-const script = new Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
+// esbuild writes ASCII only: read as latin1, which skips UTF-8 decoding.
+const script = new Script(Module.wrap(readFileSync(filename, 'latin1')), { filename, cachedData });
 // Code compiled through vm can't import() on Node 20 without an experimental
 // flag; the CLI loads an .mjs config file through this importer instead.
 globalThis[Symbol.for('seatctl.import')] = (url) => import(url);

@@ -20,7 +20,7 @@ export type { DatabaseTarget, SqliteTarget, PostgresTarget } from './db/url.js';
 export { migrate, ensureSchema, MIGRATION_NAMES } from './db/schema.js';
 export type { MigrateResult } from './db/schema.js';
 
-export { releaseExpiredLocks, releaseExpiredLocksInBatches, DEFAULT_BATCH_SIZE } from './core/release.js';
+export { releaseExpiredLocks, releaseExpiredLocksCounting, releaseExpiredLocksInBatches, DEFAULT_BATCH_SIZE } from './core/release.js';
 export type { ReleaseOptions, ReleasedLock, ReleaseReport, ReleaseSummary } from './core/release.js';
 export {
   startSweeper,

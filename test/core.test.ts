@@ -8,6 +8,7 @@ import {
   migrate,
   openDatabase,
   releaseExpiredLocks,
+  releaseExpiredLocksCounting,
   releaseExpiredLocksInBatches,
   SeatConflictError,
   SeatctlError,
@@ -230,6 +231,49 @@ describeEachEngine('library', (engine) => {
       await releaseExpiredLocks(t.db);
       const { lastRun } = await stats(t.db);
       expect(lastRun).toMatchObject({ pid: process.pid, released: 19 });
+    });
+
+    it('counting (what --quiet runs) releases the same locks batch by batch, writes every history row, and reads no seat back', async () => {
+      const a = await createEvent(t.db, 'Count A', seatNumbers(30));
+      const b = await createEvent(t.db, 'Count B', seatNumbers(10));
+      await placeLock(t.db, a, seatNumbers(23), 'admin', -MINUTE);
+      await placeLock(t.db, a, ['A24', 'A25'], 'alice', MINUTE);
+      await placeLock(t.db, b, seatNumbers(4), 'bob', -MINUTE);
+      await bookDirectly(t.db, a, ['A26'], 'carol');
+      const preview = releaseExpiredLocksCounting(t.db, { batchSize: 5, dryRun: true });
+      const previewed: number[] = [];
+      for (let next = await preview.next(); ; next = await preview.next()) {
+        if (next.done) {
+          expect(next.value).toEqual({ total: 27, dryRun: true, interrupted: false });
+          break;
+        }
+        previewed.push(next.value);
+      }
+      expect(previewed).toEqual([5, 5, 5, 5, 5, 2]);
+      expect(await historyRows(t.db)).toEqual([]);
+
+      const counted: number[] = [];
+      const batches = releaseExpiredLocksCounting(t.db, { batchSize: 5, event: 'Count A' });
+      for (let next = await batches.next(); ; next = await batches.next()) {
+        if (next.done) {
+          expect(next.value).toEqual({ total: 23, dryRun: false, interrupted: false });
+          break;
+        }
+        counted.push(next.value);
+      }
+      expect(counted).toEqual([5, 5, 5, 5, 3]);
+      const rows = await seatRows(t.db, a);
+      for (const seat of seatNumbers(23)) expect(rows.get(seat)).toMatchObject({ status: 'available', locked_by: null, locked_until: null });
+      for (const seat of ['A24', 'A25']) expect(rows.get(seat)).toMatchObject({ status: 'locked', locked_by: 'alice' });
+      expect(rows.get('A26')!.status).toBe('booked');
+      expect((await seatRows(t.db, b)).get('A1')!.status).toBe('locked');
+      const entries = await history(t.db, { limit: 1000 });
+      expect(entries.map((e) => e.seat).sort()).toEqual(seatNumbers(23).sort());
+      expect(entries.every((e) => e.lockedBy === 'admin' && e.reason === 'expired' && e.event === 'Count A')).toBe(true);
+      // The rest, counted in one batch; then nothing.
+      expect((await releaseExpiredLocksCounting(t.db).next()).value).toBe(4);
+      expect(await releaseExpiredLocksCounting(t.db).next()).toEqual({ done: true, value: { total: 0, dryRun: false, interrupted: false } });
+      expect((await stats(t.db)).lastRun).toMatchObject({ released: 0 });
     });
 
     it('rejects a batch size out of range', async () => {

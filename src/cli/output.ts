@@ -144,9 +144,17 @@ export function redact(text: string): string {
   return result;
 }
 
+/**
+ * A count with thousands separators: 100,000. Not toLocaleString('en-US'),
+ * whose first call sets up ICU's number formatting (about 20 ms of a run).
+ */
+export function thousands(count: number): string {
+  return String(count).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 /** `n seat(s)` */
 export function plural(count: number, noun: string, nouns = `${noun}s`): string {
-  return `${count.toLocaleString('en-US')} ${count === 1 ? noun : nouns}`;
+  return `${thousands(count)} ${count === 1 ? noun : nouns}`;
 }
 
 const isoMinutes = new Map<number, string>();

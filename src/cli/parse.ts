@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { thousands } from './output.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(?:\d+(?:ms|s|m|h|d))+$/;
@@ -38,7 +39,7 @@ export function countInRange(min: number, max: number): (text: string) => number
   return (text) => {
     const value = /^\s*-?\d+\s*$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(`It must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}.`);
+      throw new InvalidArgumentError(`It must be a whole number from ${thousands(min)} to ${thousands(max)}.`);
     }
     return value;
   };
@@ -59,4 +60,13 @@ export function sinceArg(text: string): { agoMs: number } | { at: Date } {
   } catch {
     throw new InvalidArgumentError('Use a duration (30m, 2h, 7d) or an ISO 8601 date (2026-11-24T14:00).');
   }
+}
+
+/** `--metrics [host:]port`: 9465, 0.0.0.0:9465, [::1]:9465; the host defaults to 127.0.0.1. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new InvalidArgumentError('Use a port (9465) or host:port (0.0.0.0:9465, [::1]:9465).');
+  const host = match[1] === undefined ? '127.0.0.1' : match[1].replace(/^\[(.*)\]$/, '$1');
+  return { host, port };
 }

@@ -1,5 +1,5 @@
 import type { ReleasedLock, ReleaseSummary } from '../core/release.js';
-import { isoTime, jsonString, safe, type Output } from './output.js';
+import { isoTime, jsonString, safe, thousands, type Output } from './output.js';
 
 // A release can print a million lines: each batch is built as one string, and
 // what is the same for many lines (an event's name) is escaped once. The JSON
@@ -56,5 +56,5 @@ export async function printSummary(out: Output, summary: ReleaseSummary): Promis
   }
   const label = summary.dryRun ? 'Total locks that would be released' : 'Total locks released';
   const interrupted = summary.interrupted ? ' (interrupted: the rest are left for the next run)' : '';
-  await out.line(out.style.bold(`${label}: ${summary.total.toLocaleString('en-US')}${interrupted}`));
+  await out.line(out.style.bold(`${label}: ${thousands(summary.total)}${interrupted}`));
 }

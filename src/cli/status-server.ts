@@ -84,11 +84,3 @@ export async function startStatusServer(
   };
 }
 
-/** `--metrics [host:]port`: 9465, 0.0.0.0:9465, [::1]:9465; the host defaults to 127.0.0.1. */
-export function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text.trim());
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw new Error('Use a port (9465) or host:port (0.0.0.0:9465, [::1]:9465).');
-  const host = match[1] === undefined ? '127.0.0.1' : match[1].replace(/^\[(.*)\]$/, '$1');
-  return { host, port };
-}

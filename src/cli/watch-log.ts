@@ -2,7 +2,7 @@ import type { ReleasedLock } from '../core/release.js';
 import type { SweepCycle, SweepFailure } from '../core/sweeper.js';
 import { importOptional } from './optional-package.js';
 import { printBatch, summaryRecord } from './release-report.js';
-import { isoTime, plural, redact, safe, terminalSafeJson, type Output } from './output.js';
+import { isoTime, plural, redact, safe, terminalSafeJson, thousands, type Output } from './output.js';
 
 /** What a --watch sweeper says as it runs: per-seat releases, one entry per cycle, errors, start and stop. */
 export interface WatchLog {
@@ -19,7 +19,7 @@ export interface WatchLog {
 function retryText(failure: SweepFailure): string {
   const when =
     failure.kind === 'statement-timeout' && failure.retryInMs === 0
-      ? `retrying now with batches of ${failure.batchSize.toLocaleString('en-US')}`
+      ? `retrying now with batches of ${thousands(failure.batchSize)}`
       : `retrying in ${Math.round(failure.retryInMs / 1000)} s`;
   return `attempt ${failure.attempt}; ${when}`;
 }

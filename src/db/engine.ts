@@ -18,6 +18,12 @@ export interface ReleasedLock {
   releasedAt: Date | null;
 }
 
+/** What a release batch did, when its seats are not read back. */
+export interface BatchCount {
+  released: number;
+  lastSeatId: number;
+}
+
 /**
  * Where SQLite and PostgreSQL differ, behind one shape. SQL fragments are
  * strings to splice into queries shared by both engines; whole operations
@@ -62,6 +68,8 @@ export interface Engine {
   defaultBatchSize(knex: Knex): Promise<number>;
   /** Releases one batch of expired locks, writes their history, and returns them. */
   releaseBatch(knex: Knex, store: SeatStore, scope: ReleaseScope): Promise<ReleasedLock[]>;
+  /** The same batch, returning only how many it released and the last seat's id (the next batch starts after it). */
+  releaseBatchCount(knex: Knex, store: SeatStore, scope: ReleaseScope): Promise<BatchCount>;
   /** A driver error turned into a SeatctlError, or undefined when it isn't one we understand. */
   translateError(error: unknown): SeatctlError | undefined;
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
-import type { ReleasedLock } from './engine.js';
-import { cancelOnAbort, runStatement, withConnection } from './query.js';
+import type { BatchCount, ReleasedLock } from './engine.js';
+import { cancelOnAbort, runStatement, withConnection, type Statement } from './query.js';
 import type { ReleaseScope, SeatStore } from './seat-store.js';
 
 /** Milliseconds (SQL evaluating to a number) as an interval. */
@@ -24,10 +24,30 @@ export function releaseBatchPostgres(
   store: SeatStore,
   scope: ReleaseScope & { cancel?: AbortSignal },
 ): Promise<ReleasedLock[]> {
-  const byEvent = scope.eventId !== undefined;
+  const stmt = releaseStatement(store, scope.eventId !== undefined, true);
+  return runRelease(knex, stmt, scope, (rows) => rows.map((row) => store.releasedLock(row, row.released_at as Date)));
+}
+
+/** The same batch, counted on the server: no seat travels back (release-expired-locks --quiet). */
+export function releaseBatchCountPostgres(
+  knex: Knex,
+  store: SeatStore,
+  scope: ReleaseScope & { cancel?: AbortSignal },
+): Promise<BatchCount> {
+  const stmt = releaseStatement(store, scope.eventId !== undefined, false);
+  return runRelease(knex, stmt, scope, ([row]) => ({
+    released: Number(row?.released ?? 0),
+    lastSeatId: row?.last_seat_id == null ? scope.afterSeatId : Number(row.last_seat_id),
+  }));
+}
+
+function releaseStatement(store: SeatStore, byEvent: boolean, returning: boolean) {
   const parts = store.releaseParts();
-  const stmt = store.statementFor(`release:${byEvent}`, (p) => {
+  return store.statementFor(`release:${byEvent}:${returning}`, (p) => {
     const grace = pgInterval(p('grace'));
+    const logged = `INSERT INTO ${parts.history} ${parts.historyColumns}
+      SELECT event_id, seat_id, seat_number, locked_by, locked_until, lock_token, locked_at, clock_timestamp(), 'expired'
+      FROM picked`;
     return `WITH picked AS (
         SELECT ${parts.pickColumns}
         FROM ${parts.from}
@@ -40,20 +60,33 @@ export function releaseBatchPostgres(
         UPDATE ${parts.seats} SET ${parts.clear('clock_timestamp()')}
         WHERE ${parts.id} = ANY(ARRAY(SELECT seat_id FROM picked))
           AND ${parts.status} = ${parts.locked} AND ${parts.expiredBefore(`(clock_timestamp() - ${grace})`)}
+      )${
+        returning
+          ? `
+      ${logged}
+      RETURNING event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`
+          : `, logged AS (
+      ${logged}
+      RETURNING seat_id
       )
-      INSERT INTO ${parts.history} ${parts.historyColumns}
-      SELECT event_id, seat_id, seat_number, locked_by, locked_until, lock_token, locked_at, clock_timestamp(), 'expired'
-      FROM picked
-      RETURNING event_id, seat_id, seat_number, locked_by, locked_until, lock_token, released_at`;
+      SELECT count(*) AS released, max(seat_id) AS last_seat_id FROM logged`
+      }`;
   });
+}
+
+function runRelease<T>(
+  knex: Knex,
+  stmt: Statement,
+  scope: ReleaseScope & { cancel?: AbortSignal },
+  result: (rows: Record<string, unknown>[]) => T,
+): Promise<T> {
   const values: Record<string, unknown> = { grace: scope.graceMs, after: scope.afterSeatId, limit: scope.batchSize };
-  if (byEvent) values.eventId = scope.eventId;
+  if (scope.eventId !== undefined) values.eventId = scope.eventId;
   return withConnection(knex, async (conn) => {
     const running = runStatement<Record<string, unknown>>(conn, stmt, values);
     const stopCancel = cancelOnAbort((backend) => knex.raw('SELECT pg_cancel_backend(?)', [backend]), conn as pg.ClientBase, scope.cancel);
     try {
-      const rows = await running;
-      return rows.map((row) => store.releasedLock(row, row.released_at as Date));
+      return result(await running);
     } finally {
       await stopCancel();
     }

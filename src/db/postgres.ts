@@ -4,7 +4,7 @@ import { SeatctlError } from '../errors.js';
 import { withConnection } from './query.js';
 import { DEFAULT_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
-import { pgInterval, releaseBatchPostgres } from './postgres-release.js';
+import { pgInterval, releaseBatchCountPostgres, releaseBatchPostgres } from './postgres-release.js';
 import type { PostgresTarget } from './url.js';
 
 export interface PostgresOptions {
@@ -106,6 +106,7 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
 
     defaultBatchSize: async () => DEFAULT_BATCH_SIZE,
     releaseBatch: releaseBatchPostgres,
+    releaseBatchCount: releaseBatchCountPostgres,
 
     translateError: (error) => translatePostgresError(error, target, options),
   };

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { countHistory, history, type HistoryOptions } from '../../core/history.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, safe, Table } from '../output.js';
+import { jsonLine, safe, Table, thousands } from '../output.js';
 import { countArg, sinceArg } from '../parse.js';
 
 interface HistoryCommandOptions {
@@ -91,7 +91,7 @@ replaced (an expired lock taken over by a new lock before any release ran).`,
       await out.write(new Table(header, rows).render(out.style.bold, rows));
       if (total > entries.length) {
         await out.line(
-          `showing the newest ${entries.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} releases (--limit to see more)`,
+          `showing the newest ${thousands(entries.length)} of ${thousands(total)} releases (--limit to see more)`,
         );
       }
     });

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { listLockedPages, type LockedSeatRow } from '../../core/list.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, type Output, plural, safe, Table } from '../output.js';
+import { jsonLine, type Output, plural, safe, Table, thousands } from '../output.js';
 
 interface ListLockedCommandOptions {
   event?: string;
@@ -94,7 +94,7 @@ async function printCount(out: Output, counts: { expired: number; active: number
     await out.line('No locked seats');
   } else {
     await out.line(
-      `${plural(total, 'locked seat')}: ${counts.expired.toLocaleString('en-US')} expired, ${counts.active.toLocaleString('en-US')} active`,
+      `${plural(total, 'locked seat')}: ${thousands(counts.expired)} expired, ${thousands(counts.active)} active`,
     );
   }
 }

@@ -1,20 +1,23 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import { countExpiredLocks, MAX_BATCH_SIZE, releaseExpiredLocksInBatches, type ReleasedLock, type ReleaseSummary } from '../../core/release.js';
+import { Option, type Command } from 'commander';
+import {
+  countExpiredLocks,
+  MAX_BATCH_SIZE,
+  releaseExpiredLocksCounting,
+  releaseExpiredLocksInBatches,
+  type ReleasedLock,
+  type ReleaseSummary,
+} from '../../core/release.js';
 import { DEFAULT_CANCEL_AFTER_MS, DEFAULT_MAX_LAG_MS, DEFAULT_SWEEP_INTERVAL_MS, startSweeper, type Sweeper } from '../../core/sweeper.js';
 import { openDatabase, type SeatDatabase } from '../../db/open.js';
 import { SeatctlError, usageError } from '../../errors.js';
 import { databaseOptions, outputFor, withCommandDatabase } from '../context.js';
-import { collectGarbage } from '../heap.js';
+import { collectGarbageIfLarge } from '../heap.js';
 import { stopSignal } from '../interrupt.js';
 import { plural, redact, type Output } from '../output.js';
-import { countInRange, durationArg, durationOrZeroArg } from '../parse.js';
+import { countInRange, durationArg, durationOrZeroArg, parseListen } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { printBatch, printSummary } from '../release-report.js';
-import { parseListen } from '../status-server.js';
 import { humanWatchLog, jsonWatchLog } from '../watch-log.js';
-
-/** A long release collects garbage every so many locks printed: peak memory stays flat. */
-const GC_EVERY_LOCKS = 10_000;
 
 interface ReleaseCommandOptions {
   event?: string;
@@ -33,14 +36,6 @@ interface ReleaseCommandOptions {
 
 /** Flags that only mean something to a --watch sweeper. */
 const WATCH_ONLY = { interval: '--interval', maxLag: '--max-lag', metrics: '--metrics', metricsByEvent: '--metrics-by-event', logFormat: '--log-format' };
-
-const listenArg = (text: string) => {
-  try {
-    return parseListen(text);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-};
 
 export function registerReleaseExpiredLocks(program: Command): void {
   program
@@ -74,7 +69,7 @@ export function registerReleaseExpiredLocks(program: Command): void {
     )
     .addOption(
       new Option('--metrics <[host:]port>', 'with --watch: serve /metrics (Prometheus), /healthz and /readyz (host: 127.0.0.1)').argParser(
-        listenArg,
+        parseListen,
       ),
     )
     .option('--metrics-by-event', 'with --metrics: count released locks per event (one series per event)')
@@ -125,17 +120,25 @@ Examples:
     });
 }
 
-/** Prints each committed batch, collecting garbage every so many locks. */
+/** Prints each committed batch, then collects garbage if the heap has grown large. */
 function batchPrinter(print: (locks: ReleasedLock[]) => Promise<void>): (locks: ReleasedLock[]) => Promise<void> {
-  let sinceCollection = 0;
   return async (locks) => {
     await print(locks);
-    sinceCollection += locks.length;
-    if (sinceCollection >= GC_EVERY_LOCKS) {
-      sinceCollection = 0;
-      collectGarbage();
-    }
+    collectGarbageIfLarge();
   };
+}
+
+/** Each batch printed, then counted. */
+async function* mapBatches(
+  batches: AsyncGenerator<ReleasedLock[], ReleaseSummary>,
+  print: (locks: ReleasedLock[]) => Promise<void>,
+): AsyncGenerator<number, ReleaseSummary> {
+  for (;;) {
+    const next = await batches.next();
+    if (next.done) return next.value;
+    await print(next.value);
+    yield next.value.length;
+  }
 }
 
 /** A signal aborted `ms` after `signal` is: a stop waits that long for the batch in progress, then cancels it. */
@@ -156,21 +159,23 @@ async function releaseOnce(db: SeatDatabase, out: Output, options: ReleaseComman
     process.stderr.isTTY && !linesOnTerminal
       ? await progressBar('Releasing', await countExpiredLocks(db, scope))
       : undefined;
-  const batches = releaseExpiredLocksInBatches(db, {
+  const runOptions = {
     ...scope,
     batchSize: options.batchSize,
     dryRun,
     signal: stopSignal,
     cancel: abortedAfter(stopSignal, DEFAULT_CANCEL_AFTER_MS),
-  });
-  const print = batchPrinter((locks) => printBatch(out, locks, dryRun));
+  };
+  // --quiet prints no seat: the run only counts, and no seat is read back.
+  const batches = out.quiet
+    ? releaseExpiredLocksCounting(db, runOptions)
+    : mapBatches(releaseExpiredLocksInBatches(db, runOptions), batchPrinter((locks) => printBatch(out, locks, dryRun)));
   let total = 0;
   try {
     for (;;) {
       const next = await batches.next();
       if (next.done) return next.value;
-      await print(next.value);
-      total += next.value.length;
+      total += next.value;
       progress?.update(total);
     }
   } finally {

@@ -4,7 +4,7 @@ import { migrate } from '../../db/schema.js';
 import { usageError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
 import { stopSignal } from '../interrupt.js';
-import { plural, safe } from '../output.js';
+import { plural, safe, thousands } from '../output.js';
 import { countArg } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -17,7 +17,7 @@ interface SeedCommandOptions {
   reset?: boolean;
 }
 
-const n = (count: number) => count.toLocaleString('en-US');
+const n = thousands;
 
 export function registerSeed(program: Command): void {
   const count = (flags: string, description: string) => new Option(flags, description).argParser(countArg);

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_STALE_AFTER_MS, stats, type StatsReport } from '../../core/stats.js';
 import { SeatctlError } from '../../errors.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, type Output, plural, safe, Table } from '../output.js';
+import { jsonLine, type Output, plural, safe, Table, thousands } from '../output.js';
 import { durationText, spoken } from '../durations.js';
 import { durationArg } from '../parse.js';
 
@@ -65,7 +65,7 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
     const header = ['EVENT', 'SEATS', 'AVAILABLE', 'ACTIVE LOCKS', 'EXPIRED LOCKS', 'BOOKED'];
     const rows = report.events.map((e) => [
       safe(e.event),
-      ...[e.seats, e.available, e.locked, e.expired, e.booked].map((n) => n.toLocaleString('en-US')),
+      ...[e.seats, e.available, e.locked, e.expired, e.booked].map((n) => thousands(n)),
     ]);
     await out.write(new Table(header, rows, [false, true, true, true, true, true]).render(out.style.bold, rows));
   }
@@ -73,7 +73,7 @@ async function printHuman(out: Output, report: StatsReport, warn: boolean): Prom
   await out.line(
     run === null
       ? 'last release: never'
-      : `last release: ${ago(report.now.getTime() - run.finishedAt.getTime())} on ${safe(run.host)}, ${run.released.toLocaleString('en-US')} released`,
+      : `last release: ${ago(report.now.getTime() - run.finishedAt.getTime())} on ${safe(run.host)}, ${thousands(run.released)} released`,
   );
   if (warn && report.stale) out.note(out.errStyle.yellow(`warning: ${staleWarning(report)}`));
 }

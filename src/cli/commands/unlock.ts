@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { unlockSeats } from '../../core/unlock.js';
 import { printConflicts } from '../conflicts.js';
 import { outputFor, withCommandDatabase } from '../context.js';
-import { jsonLine, safe } from '../output.js';
+import { jsonLine, safe, thousands } from '../output.js';
 
 export function registerUnlock(program: Command): void {
   program
@@ -40,7 +40,7 @@ Examples:
           : `${out.style.green(`✔ Unlocked Seat ${safe(seat.seat)} (Event: ${safe(result.event.name)}, was locked by ${safe(seat.lockedBy)})`)}\n`;
       }
       if (!out.json) {
-        text += `Total seats unlocked: ${result.seats.length.toLocaleString('en-US')}\n`;
+        text += `Total seats unlocked: ${thousands(result.seats.length)}\n`;
       }
       await out.write(text);
     });
