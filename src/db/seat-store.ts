@@ -75,6 +75,12 @@ interface RequestRules {
   history: { when(r: string): string; reason: 'replaced' | 'unlocked' } | null;
   sets: string;
   returning: string;
+  /**
+   * PostgreSQL, lock with a hold cap: the start of the hold each seat's lock
+   * would continue (a lookup in the history), computed once per seat as the
+   * row is locked; \`allowed\` and \`sets\` then read it from there.
+   */
+  priorExpr?: (r: string, seatId: string) => string;
 }
 
 /** Batches walk the locked seats in id order. */
@@ -436,7 +442,7 @@ export class SeatStore {
   async lockSeats(request: LockRequest): Promise<WriteOutcome<LockedRow2>> {
     const capped = request.maxHoldMs !== null && this.col.lockedAt !== null;
     if (this.engine.name === 'postgres') {
-      const stmt = this.statementFor(`lock1:${capped}`, (p) => this.requestStatement(p, this.lockRules(p, capped)));
+      const stmt = this.statementFor(`lock1:${capped}`, (p) => this.requestStatement(p, this.lockRules(p, capped, true)));
       return this.runRequest(stmt, this.lockValues(request, capped), (row) => ({
         seat: String(row.seat),
         lockedUntil: this.instant(row.locked_until),
@@ -514,7 +520,7 @@ export class SeatStore {
   // The rules of each request, as SQL over a seats row `r` (an alias, or the table in an UPDATE).
 
   /** Lock: which seats may be locked, and how the lock is written. */
-  private lockRules(p: (name: string) => string, capped: boolean): RequestRules {
+  private lockRules(p: (name: string) => string, capped: boolean, oneStatement = false): RequestRules {
     const { engine, time, col } = this;
     const NOW = this.clockParam(p);
     const HOLDER = this.holderValue(p('user'));
@@ -525,7 +531,7 @@ export class SeatStore {
     // The start of the hold this lock continues, or NULL for a new hold: the
     // holder's lock still valid, or one of theirs that ended within the
     // cool-down (from the seat itself, or from the history once released).
-    const prior = (r: string, seatId: string) => {
+    const priorExpr = (r: string, seatId: string) => {
       const cooldownStart = engine.addMs(NOW, `-${this.int(p('cooldown'))}`);
       return `(CASE WHEN ${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.holder)} = ${HOLDER} AND ${c(r, col.until)} > ${time.compare(cooldownStart)}
           THEN COALESCE(${time.read(c(r, col.lockedAt!))}, ${NOW})
@@ -534,6 +540,11 @@ export class SeatStore {
                   AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
                 ORDER BY h.released_at DESC LIMIT 1) END)`;
     };
+    // In one statement the lookup runs once per seat, in \`target\` (see requestStatement):
+    // the seat's row there carries it, and the UPDATE reads it back from \`target\`.
+    const prior = oneStatement
+      ? (r: string, seatId: string) => (r === '' ? `(SELECT tp.prior FROM target tp WHERE tp.id = ${seatId})` : `${r}.seatctl_prior`)
+      : priorExpr;
     const lockable = (r: string) =>
       `(${c(r, col.status)} = ${this.lit.available} OR (${c(r, col.status)} = ${this.lit.locked} AND (${c(r, col.until)} <= ${time.compare(NOW)} OR ${c(r, col.holder)} = ${HOLDER})))`;
     const table = this.t.seats;
@@ -569,6 +580,7 @@ export class SeatStore {
       history: { when: (r) => `${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.until)} <= ${time.compare(NOW)}`, reason: 'replaced' },
       sets: `${sets.join(', ')}${this.touches(NOW)}`,
       returning: `${col.seat} AS seat, ${time.read(col.until)} AS locked_until, ${col.lockedAt === null ? this.nullInstant() : time.read(col.lockedAt)} AS locked_at, ${col.token ?? 'CAST(NULL AS integer)'} AS lock_token`,
+      ...(capped && oneStatement ? { priorExpr } : {}),
     };
   }
 
@@ -693,11 +705,15 @@ export class SeatStore {
           COALESCE(s.${col.holder} = ${rules.needsHolder ? HOLDER : 'NULL'}, false) AS mine,
           COALESCE(${rules.allowed('s', `s.${col.id}`)}, false) AS ok,
           COALESCE(${rules.renew('s')}, false) AS renew,
-          ${history === null ? 'false' : `COALESCE(${history.when('s')}, false)`} AS logged
-        FROM ${this.t.seats} s${this.holderJoin()}
-        WHERE ${this.requestWhere(p, 's')}
+          ${history === null ? 'false' : `COALESCE(${history.when('s')}, false)`} AS logged${rules.priorExpr ? ', s.seatctl_prior AS prior' : ''}
+        FROM (
+          SELECT s.*${rules.priorExpr ? `, ${rules.priorExpr('s', `s.${col.id}`)} AS seatctl_prior` : ''}
+          FROM ${this.t.seats} s
+          WHERE ${this.requestWhere(p, 's')}
+          ORDER BY s.${col.id}
+          FOR UPDATE OF s
+        ) s${this.holderJoin()}
         ORDER BY s.${col.id}
-        FOR UPDATE OF s
       ),
       go AS MATERIALIZED (
         SELECT (SELECT ok FROM known) AND (SELECT count(*) FROM target) = cardinality(CAST(${seatsParam} AS text[]))
