@@ -769,10 +769,8 @@ export class SeatStore {
   }
 
   /**
-   * SQLite: a request as statements in one write transaction: the holder,
-   * then `write`. Only when not every seat was written are the seats read —
-   * to name the unknown ones, or each refused seat's state — and everything
-   * is rolled back.
+   * SQLite: a request as statements in one write transaction: holder, seats,
+   * then `write`; a refusal reads the seats' states and rolls everything back.
    */
   private async session<Row extends { seat: string }>(
     request: SeatRequest,
@@ -781,11 +779,11 @@ export class SeatStore {
     try {
       return await this.engine.writeSession(this.knex, async (conn) => {
         if (request.user !== null && !(await this.holderExists(request.user, conn))) throw new Refused({ result: 'unknown-user' });
+        const found = await this.claimSeats(conn, request.eventId, request.seats);
+        const unknown = request.seats.filter((seat) => !found.has(seat));
+        if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
         const { now, renewed, rows } = await write(conn);
         if (rows.length < request.seats.length) {
-          const found = await this.claimSeats(conn, request.eventId, request.seats);
-          const unknown = request.seats.filter((seat) => !found.has(seat));
-          if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
           const done = new Set(rows.map((row) => row.seat));
           const states = await this.seatStates(conn, request.eventId, request.seats, request.user);
           throw new Refused({ result: 'refused', now, states: states.filter((state) => !done.has(state.seat)) });
