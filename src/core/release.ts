@@ -157,30 +157,45 @@ interface BatchOptions {
   cancel?: AbortSignal;
 }
 
-async function* releaseBatches(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
+/** One batch as the walk sees it: what to yield, how many locks, and the last seat's id. */
+interface Step<T> {
+  batch: T;
+  size: number;
+  lastSeatId: number;
+}
+
+/**
+ * The expired locks in seat id order, batch after batch, each starting after
+ * the last seat of the one before. A short batch means nothing more had
+ * expired (or, on PostgreSQL, the rest is being written by someone else right
+ * now: the next run takes it).
+ */
+async function* walk<T>(options: BatchOptions, step: (scope: ReleaseScope & { cancel?: AbortSignal }) => Promise<Step<T>>): AsyncGenerator<T> {
   let afterSeatId = 0;
   for (;;) {
     // `cancel` rides along in the scope: the PostgreSQL release cancels its statement when it is aborted.
-    const scope: ReleaseScope & { cancel?: AbortSignal } = { ...options, afterSeatId };
-    const rows = await db.engine.releaseBatch(db.knex, store, scope);
-    for (const row of rows) if (row.seatId > afterSeatId) afterSeatId = row.seatId;
-    if (rows.length > 0) yield rows;
-    // A short batch means nothing more had expired (or, on PostgreSQL, the
-    // rest is being written by someone else right now: the next run takes it).
-    if (rows.length < options.batchSize) return;
+    const { batch, size, lastSeatId } = await step({ ...options, afterSeatId });
+    afterSeatId = Math.max(afterSeatId, lastSeatId);
+    if (size > 0) yield batch;
+    if (size < options.batchSize) return;
   }
 }
 
+const lastSeat = (rows: ReleasedLock[]) => rows.reduce((last, row) => Math.max(last, row.seatId), 0);
+
+function releaseBatches(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
+  return walk(options, async (scope) => {
+    const rows = await db.engine.releaseBatch(db.knex, store, scope);
+    return { batch: rows, size: rows.length, lastSeatId: lastSeat(rows) };
+  });
+}
+
 /** As releaseBatches, without reading the released seats back: how many each batch released. */
-async function* releaseCounts(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<number> {
-  let afterSeatId = 0;
-  for (;;) {
-    const scope: ReleaseScope & { cancel?: AbortSignal } = { ...options, afterSeatId };
-    const batch = await db.engine.releaseBatchCount(db.knex, store, scope);
-    afterSeatId = Math.max(afterSeatId, batch.lastSeatId);
-    if (batch.released > 0) yield batch.released;
-    if (batch.released < options.batchSize) return;
-  }
+function releaseCounts(db: SeatDatabase, store: SeatStore, options: BatchOptions): AsyncGenerator<number> {
+  return walk(options, async (scope) => {
+    const { released, lastSeatId } = await db.engine.releaseBatchCount(db.knex, store, scope);
+    return { batch: released, size: released, lastSeatId };
+  });
 }
 
 async function* sizes(batches: AsyncGenerator<ReleasedLock[]>): AsyncGenerator<number> {
@@ -188,14 +203,11 @@ async function* sizes(batches: AsyncGenerator<ReleasedLock[]>): AsyncGenerator<n
 }
 
 /** The locks a release would take, page by page, without writing anything. */
-async function* previewBatches(store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
-  let afterSeatId = 0;
-  for (;;) {
-    const rows = await store.previewBatch({ ...options, afterSeatId });
-    if (rows.length > 0) yield rows;
-    if (rows.length < options.batchSize) return;
-    afterSeatId = rows[rows.length - 1]!.seatId;
-  }
+function previewBatches(store: SeatStore, options: BatchOptions): AsyncGenerator<ReleasedLock[]> {
+  return walk(options, async (scope) => {
+    const rows = await store.previewBatch(scope);
+    return { batch: rows, size: rows.length, lastSeatId: lastSeat(rows) };
+  });
 }
 
 /** Event names for released rows, read once per event. */

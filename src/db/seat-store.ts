@@ -78,7 +78,7 @@ interface RequestRules {
   /**
    * PostgreSQL, lock with a hold cap: the start of the hold each seat's lock
    * would continue (a lookup in the history), computed once per seat as the
-   * row is locked; \`allowed\` and \`sets\` then read it from there.
+   * row is locked; `allowed` and `sets` then read it from there.
    */
   priorExpr?: (r: string, seatId: string) => string;
 }
@@ -540,8 +540,8 @@ export class SeatStore {
                   AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
                 ORDER BY h.released_at DESC LIMIT 1) END)`;
     };
-    // In one statement the lookup runs once per seat, in \`target\` (see requestStatement):
-    // the seat's row there carries it, and the UPDATE reads it back from \`target\`.
+    // In one statement the lookup runs once per seat, in `target` (see requestStatement):
+    // the seat's row there carries it, and the UPDATE reads it back from `target`.
     const prior = oneStatement
       ? (r: string, seatId: string) => (r === '' ? `(SELECT tp.prior FROM target tp WHERE tp.id = ${seatId})` : `${r}.seatctl_prior`)
       : priorExpr;

@@ -143,8 +143,8 @@ let addonPath: string | null | undefined;
 
 /**
  * better-sqlite3's compiled addon, named outright: left to itself, it asks the
- * \`bindings\` package, which tries a dozen places (about 4 ms of every CLI
- * start). Only in the bundled CLI, where \`require\` exists; elsewhere, or if
+ * `bindings` package, which tries a dozen places (about 4 ms of every CLI
+ * start). Only in the bundled CLI, where `require` exists; elsewhere, or if
  * the addon isn't where a normal install puts it, better-sqlite3 searches.
  */
 function betterSqliteAddon(): string | undefined {
