@@ -124,6 +124,42 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
     expect(again.calls, again.calls.join('\n')).toEqual([]);
   });
 
+  it('runs no PRAGMA on an uncontended lock, book or unlock; anything else gets the busy timeout back first', async () => {
+    await createEvent(t.db, 'Quiet', seatNumbers(10));
+    await lockSeats(t.db, { event: 'Quiet', seats: ['A1'], user: 'warm' });
+    const probe = new Database(t.url, { readonly: true });
+    const statementProto = Object.getPrototypeOf(probe.prepare('SELECT 1'));
+    probe.close();
+    const pragmas = async (work: () => Promise<unknown>) => {
+      const seen: string[] = [];
+      const originals = ['run', 'all', 'get'].map((method) => [method, statementProto[method]] as const);
+      for (const [method, original] of originals) {
+        statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
+          if (/^\s*PRAGMA/i.test(this.source)) seen.push(this.source.trim());
+          return original.apply(this, args);
+        };
+      }
+      try {
+        await work();
+      } finally {
+        for (const [method, original] of originals) statementProto[method] = original;
+      }
+      return seen;
+    };
+    expect(
+      await pragmas(async () => {
+        await lockSeats(t.db, { event: 'Quiet', seats: ['A2', 'A3'], user: 'buyer' });
+        await bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' });
+        await unlockSeats(t.db, { event: 'Quiet', seats: ['A3'], user: 'buyer' });
+      }),
+    ).toEqual([]);
+    // A read outside a write session runs with the busy timeout: it is put back once, then kept.
+    expect(await pragmas(() => stats(t.db))).toEqual(['PRAGMA busy_timeout = 5000']);
+    expect(await pragmas(() => stats(t.db))).toEqual([]);
+    // The next write session sets it aside again, once.
+    expect(await pragmas(() => lockSeats(t.db, { event: 'Quiet', seats: ['A4'], user: 'buyer' }))).toEqual(['PRAGMA busy_timeout = 0']);
+  });
+
   it('close() lets the calls in flight finish, then refuses new ones', async () => {
     extra = await openDatabase({ url: t.url });
     await createEvent(t.db, 'Closing', ['A1']);

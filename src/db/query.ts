@@ -163,8 +163,37 @@ function sqliteValue(value: unknown): unknown {
 
 const preparedStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
 
-/** A SQLite statement prepared once per connection. */
+/**
+ * SQLite connections whose busy timeout is set to 0 (the value is the one to
+ * put back): BEGIN IMMEDIATE is polled without blocking the event loop, and
+ * on a WAL database a write session (lock, book, unlock) leaves it at 0 for
+ * the next one, so an uncontended call runs no PRAGMA at all. Any other
+ * statement on the connection puts the timeout back first.
+ */
+const busyTimeoutSetAside = new WeakMap<Database.Database, number>();
+/** Connections inside a write session: their statements run with the timeout set aside. */
+export const inWriteSession: WeakSet<Database.Database> = new WeakSet();
+
+export function setBusyTimeoutAside(conn: Database.Database, busyTimeoutMs: number): void {
+  if (busyTimeoutSetAside.has(conn)) return;
+  cached(conn, 'PRAGMA busy_timeout = 0').run();
+  busyTimeoutSetAside.set(conn, busyTimeoutMs);
+}
+
+export function restoreBusyTimeout(conn: Database.Database): void {
+  const busyTimeoutMs = busyTimeoutSetAside.get(conn);
+  if (busyTimeoutMs === undefined) return;
+  busyTimeoutSetAside.delete(conn);
+  cached(conn, `PRAGMA busy_timeout = ${busyTimeoutMs}`).run();
+}
+
+/** A SQLite statement prepared once per connection (outside a write session, with the busy timeout in force). */
 export function prepare(conn: Database.Database, text: string): Database.Statement {
+  if (!inWriteSession.has(conn)) restoreBusyTimeout(conn);
+  return cached(conn, text);
+}
+
+function cached(conn: Database.Database, text: string): Database.Statement {
   let cache = preparedStatements.get(conn);
   if (cache === undefined) preparedStatements.set(conn, (cache = new Map()));
   let prepared = cache.get(text);

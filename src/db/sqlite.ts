@@ -8,7 +8,7 @@ import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transa
 import { SeatctlError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ROLLBACK_JOURNAL_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
-import { prepare, throwIfAborted, withConnection, type Connection } from './query.js';
+import { inWriteSession, prepare, restoreBusyTimeout, setBusyTimeoutAside, throwIfAborted, withConnection, type Connection } from './query.js';
 import { releaseBatchCountSqlite, releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
@@ -41,18 +41,22 @@ const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
  * loop) until the busy timeout. SQLite's own busy handler backs off to 100 ms
  * sleeps and keeps missing the short gaps a long release leaves between its
  * batches; a waiter also marks the waiting room, and the release then makes
- * those gaps long enough.
+ * those gaps long enough. The busy timeout is set aside (0) for the polling;
+ * a write session on a WAL database keeps it aside — nothing in it can be
+ * refused for a lock, and the next session needs no PRAGMA — while anything
+ * else (a rollback journal's commit must wait for readers) gets it back first.
  */
-async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs }: ConnectionSettings): Promise<void> {
-  const deadline = monotonicMs() + busyTimeoutMs;
-  // Prepared once per connection: the busy timeout is set aside only while BEGIN is polled.
-  prepare(conn, 'PRAGMA busy_timeout = 0').run();
+async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs }: ConnectionSettings, session = false): Promise<void> {
+  setBusyTimeoutAside(conn, busyTimeoutMs);
+  let begun = false;
   try {
-    for (;;) {
+    for (let deadline: number | undefined; ; ) {
       try {
         conn.exec('BEGIN IMMEDIATE');
+        begun = true;
         return;
       } catch (error) {
+        deadline ??= monotonicMs() + busyTimeoutMs;
         if ((error as { code?: string }).code !== 'SQLITE_BUSY' || monotonicMs() >= deadline) throw error;
         throwIfAborted();
         markWaitingRoom(filename);
@@ -60,15 +64,19 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
       }
     }
   } finally {
-    prepare(conn, `PRAGMA busy_timeout = ${busyTimeoutMs}`).run();
+    if (!(begun && session && walConnections.has(conn))) restoreBusyTimeout(conn);
   }
 }
+
+/** Connections on a database in WAL mode. */
+const walConnections = new WeakSet<Database.Database>();
 
 /** A write transaction on the connection itself, without Knex's machinery: BEGIN IMMEDIATE … COMMIT. */
 async function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
   return withConnection(knex, async (conn) => {
     const db = conn as Database.Database;
-    await beginImmediate(db, settings);
+    await beginImmediate(db, settings, true);
+    inWriteSession.add(db);
     try {
       const result = await work(db);
       prepare(db, 'COMMIT').run();
@@ -76,6 +84,8 @@ async function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (
     } catch (error) {
       if (db.inTransaction) prepare(db, 'ROLLBACK').run();
       throw error;
+    } finally {
+      inWriteSession.delete(db);
     }
   });
 }
@@ -113,6 +123,12 @@ class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) =
     return new ImmediateTransaction(this, ...args);
   }
 
+  // Knex's own queries run with the busy timeout in force.
+  _query(connection: Database.Database, obj: unknown) {
+    restoreBusyTimeout(connection);
+    return super._query(connection, obj);
+  }
+
   async acquireRawConnection() {
     const { filename, busyTimeoutMs, create } = this.connectionSettings as ConnectionSettings;
     const inMemory = filename === ':memory:';
@@ -131,6 +147,7 @@ class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) =
       // A small page cache: seatctl reads each page once or twice per run,
       // and a release of a million locks must stay within a small footprint.
       db.pragma('cache_size = -4000');
+      if (db.pragma('journal_mode', { simple: true }) === 'wal') walConnections.add(db);
     } catch (error) {
       db.close();
       throw error;
