@@ -124,18 +124,19 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
     expect(again.calls, again.calls.join('\n')).toEqual([]);
   });
 
-  it('runs no PRAGMA on an uncontended lock, book or unlock; anything else gets the busy timeout back first', async () => {
+  it('an uncontended lock runs two statements and a book one, inside BEGIN … COMMIT, and no PRAGMA; anything else gets the busy timeout back first', async () => {
     await createEvent(t.db, 'Quiet', seatNumbers(10));
     await lockSeats(t.db, { event: 'Quiet', seats: ['A1'], user: 'warm' });
     const probe = new Database(t.url, { readonly: true });
     const statementProto = Object.getPrototypeOf(probe.prepare('SELECT 1'));
     probe.close();
-    const pragmas = async (work: () => Promise<unknown>) => {
+    /** The statements `work` runs through prepared statements (BEGIN is exec'd), first word and all. */
+    const statementsRun = async (work: () => Promise<unknown>) => {
       const seen: string[] = [];
       const originals = ['run', 'all', 'get'].map((method) => [method, statementProto[method]] as const);
       for (const [method, original] of originals) {
         statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
-          if (/^\s*PRAGMA/i.test(this.source)) seen.push(this.source.trim());
+          seen.push(this.source.trim());
           return original.apply(this, args);
         };
       }
@@ -146,13 +147,23 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
       }
       return seen;
     };
-    expect(
-      await pragmas(async () => {
-        await lockSeats(t.db, { event: 'Quiet', seats: ['A2', 'A3'], user: 'buyer' });
-        await bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' });
-        await unlockSeats(t.db, { event: 'Quiet', seats: ['A3'], user: 'buyer' });
-      }),
-    ).toEqual([]);
+    const pragmas = async (work: () => Promise<unknown>) => (await statementsRun(work)).filter((text) => /^PRAGMA/i.test(text));
+    const firstWords = (texts: string[]) => texts.map((text) => text.split(/\s+/)[0]!.toUpperCase());
+    // A lock reads the seats once (renewals, expired locks taken over) and writes them once; a book writes them.
+    expect(firstWords(await statementsRun(() => lockSeats(t.db, { event: 'Quiet', seats: ['A2', 'A3'], user: 'buyer' })))).toEqual([
+      'SELECT',
+      'UPDATE',
+      'COMMIT',
+    ]);
+    expect(firstWords(await statementsRun(() => bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' })))).toEqual(['UPDATE', 'COMMIT']);
+    expect(firstWords(await statementsRun(() => unlockSeats(t.db, { event: 'Quiet', seats: ['A3'], user: 'buyer' })))).toEqual([
+      'INSERT',
+      'UPDATE',
+      'COMMIT',
+    ]);
+    // A refusal reads the seats to say why, and rolls back.
+    const refused = await statementsRun(() => bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' }).catch(() => undefined));
+    expect(firstWords(refused)).toEqual(['UPDATE', 'SELECT', 'ROLLBACK']);
     // A read outside a write session runs with the busy timeout: it is put back once, then kept.
     expect(await pragmas(() => stats(t.db))).toEqual(['PRAGMA busy_timeout = 5000']);
     expect(await pragmas(() => stats(t.db))).toEqual([]);

@@ -83,6 +83,13 @@ interface RequestRules {
   priorExpr?: (r: string, seatId: string) => string;
 }
 
+/**
+ * Where a capped lock finds the start of the hold it continues: looked up
+ * where it is used (`inline`), or once per seat in PostgreSQL's `target` or
+ * in SQLite's UPDATE … FROM.
+ */
+type PriorForm = 'inline' | 'target' | 'from';
+
 /** Batches walk the locked seats in id order. */
 export interface ReleaseScope {
   batchSize: number;
@@ -442,7 +449,7 @@ export class SeatStore {
   async lockSeats(request: LockRequest): Promise<WriteOutcome<LockedRow2>> {
     const capped = request.maxHoldMs !== null && this.col.lockedAt !== null;
     if (this.engine.name === 'postgres') {
-      const stmt = this.statementFor(`lock1:${capped}`, (p) => this.requestStatement(p, this.lockRules(p, capped, true)));
+      const stmt = this.statementFor(`lock1:${capped}`, (p) => this.requestStatement(p, this.lockRules(p, capped, 'target')));
       return this.runRequest(stmt, this.lockValues(request, capped), (row) => ({
         seat: String(row.seat),
         lockedUntil: this.instant(row.locked_until),
@@ -451,16 +458,21 @@ export class SeatStore {
       }));
     }
     return this.session(request, async (conn) => {
-      const now = await this.now(conn);
+      // SQLite's clock is this machine's clock: read here, bound once, it is
+      // the instant every statement of the request judges against.
+      const now = new Date();
       const values = { ...this.lockValues(request, capped), now: this.engine.bindInstant(now) };
-      const renewed = new Set(
-        (await this.rows<{ seat: unknown }>(conn, this.statementFor('lock:renewing', (p) => this.renewingStatement(p)), values)).map((r) =>
-          String(r.seat),
-        ),
+      const seen = await this.rows<{ seat: unknown; renew: unknown; lapsed: unknown }>(
+        conn,
+        this.statementFor('lock:seen', (p) => this.lockSeenStatement(p)),
+        values,
       );
+      const renewed = new Set(seen.filter((row) => Number(row.renew) === 1).map((row) => String(row.seat)));
       // An expired lock taken over here was never released: its history row says so.
-      await this.rows(conn, this.statementFor('lock:replaced', (p) => this.replacedStatement(p)), values);
-      const stmt = this.statementFor(`lock:${capped}`, (p) => this.lockUpdate(p, this.lockRules(p, capped)));
+      if (seen.some((row) => Number(row.lapsed) === 1)) {
+        await this.rows(conn, this.statementFor('lock:replaced', (p) => this.replacedStatement(p)), values);
+      }
+      const stmt = this.statementFor(`lock:${capped}`, (p) => this.lockUpdate(p, this.lockRules(p, capped, capped ? 'from' : 'inline')));
       const rows = await this.rows<Record<string, unknown>>(conn, stmt, values);
       return {
         now,
@@ -482,7 +494,7 @@ export class SeatStore {
       return this.runRequest(this.statementFor('book1', (p) => this.requestStatement(p, this.bookRules(p))), values, read);
     }
     return this.session(request, async (conn) => {
-      const now = await this.now(conn);
+      const now = new Date();
       const stmt = this.statementFor('book', (p) => this.plainUpdate(p, this.bookRules(p)));
       return { now, renewed: new Set<string>(), rows: (await this.rows<Record<string, unknown>>(conn, stmt, values)).map(read) };
     });
@@ -504,7 +516,7 @@ export class SeatStore {
       return this.runRequest(this.statementFor(`unlock1:${byUser}`, (p) => this.requestStatement(p, this.unlockRules(p, byUser))), values, read);
     }
     return this.session(request, async (conn) => {
-      const now = await this.now(conn);
+      const now = new Date();
       const rules = (p: (name: string) => string) => this.unlockRules(p, byUser);
       // The history first, from the seats as they are; then the seats, under the same write lock.
       const logged = await this.rows<Record<string, unknown>>(
@@ -520,7 +532,7 @@ export class SeatStore {
   // The rules of each request, as SQL over a seats row `r` (an alias, or the table in an UPDATE).
 
   /** Lock: which seats may be locked, and how the lock is written. */
-  private lockRules(p: (name: string) => string, capped: boolean, oneStatement = false): RequestRules {
+  private lockRules(p: (name: string) => string, capped: boolean, form: PriorForm = 'inline'): RequestRules {
     const { engine, time, col } = this;
     const NOW = this.clockParam(p);
     const HOLDER = this.holderValue(p('user'));
@@ -540,11 +552,15 @@ export class SeatStore {
                   AND h.released_at > ${cooldownStart} AND h.locked_at IS NOT NULL
                 ORDER BY h.released_at DESC LIMIT 1) END)`;
     };
-    // In one statement the lookup runs once per seat, in `target` (see requestStatement):
-    // the seat's row there carries it, and the UPDATE reads it back from `target`.
-    const prior = oneStatement
-      ? (r: string, seatId: string) => (r === '' ? `(SELECT tp.prior FROM target tp WHERE tp.id = ${seatId})` : `${r}.seatctl_prior`)
-      : priorExpr;
+    // The lookup runs once per seat where it can: on PostgreSQL in `target`
+    // (see requestStatement), whose row carries it and the UPDATE reads it back
+    // from there; on SQLite in the UPDATE's FROM (see lockUpdate).
+    const prior =
+      form === 'target'
+        ? (r: string, seatId: string) => (r === '' ? `(SELECT tp.prior FROM target tp WHERE tp.id = ${seatId})` : `${r}.seatctl_prior`)
+        : form === 'from'
+          ? (r: string, seatId: string) => (r === '' ? 'sp.seatctl_prior' : priorExpr(r, seatId))
+          : priorExpr;
     const lockable = (r: string) =>
       `(${c(r, col.status)} = ${this.lit.available} OR (${c(r, col.status)} = ${this.lit.locked} AND (${c(r, col.until)} <= ${time.compare(NOW)} OR ${c(r, col.holder)} = ${HOLDER})))`;
     const table = this.t.seats;
@@ -580,7 +596,7 @@ export class SeatStore {
       history: { when: (r) => `${c(r, col.status)} = ${this.lit.locked} AND ${c(r, col.until)} <= ${time.compare(NOW)}`, reason: 'replaced' },
       sets: `${sets.join(', ')}${this.touches(NOW)}`,
       returning: `${col.seat} AS seat, ${time.read(col.until)} AS locked_until, ${col.lockedAt === null ? this.nullInstant() : time.read(col.lockedAt)} AS locked_at, ${col.token ?? 'CAST(NULL AS integer)'} AS lock_token`,
-      ...(capped && oneStatement ? { priorExpr } : {}),
+      ...(capped && form !== 'inline' ? { priorExpr } : {}),
     };
   }
 
@@ -641,10 +657,15 @@ export class SeatStore {
     return `${c(this.col.event)} = ${p('eventId')} AND ${this.seatIn(c(this.col.seat), p('seats'))}`;
   }
 
-  /** SQLite: the seats this holder holds now (for the report: the write decides). */
-  private renewingStatement(p: (name: string) => string): string {
+  /**
+   * SQLite: the request's seats before the lock, for the report and to skip
+   * what is not needed (the write decides): which this holder holds now
+   * (renewals), and whether any expired lock is taken over (history rows).
+   */
+  private lockSeenStatement(p: (name: string) => string): string {
     const rules = this.lockRules(p, false);
-    return `SELECT s.${this.col.seat} AS seat FROM ${this.t.seats} s WHERE ${this.requestWhere(p, 's')} AND ${rules.renew('s')}`;
+    return `SELECT s.${this.col.seat} AS seat, COALESCE(${rules.renew('s')}, 0) AS renew, COALESCE(${rules.history!.when('s')}, 0) AS lapsed
+      FROM ${this.t.seats} s WHERE ${this.requestWhere(p, 's')}`;
   }
 
   /** SQLite: history rows for the expired locks a lock takes over. */
@@ -670,8 +691,19 @@ export class SeatStore {
       RETURNING ${rules.returning}`;
   }
 
+  /**
+   * SQLite: the lock's UPDATE. With a hold cap, the start of the hold each
+   * seat continues is looked up once per seat, in the FROM (the SETs and the
+   * re-check read it from there), not once per place it is used.
+   */
   private lockUpdate(p: (name: string) => string, rules: RequestRules): string {
-    return this.plainUpdate(p, rules);
+    if (rules.priorExpr === undefined) return this.plainUpdate(p, rules);
+    const seats = this.t.seats;
+    return `UPDATE ${seats} SET ${rules.sets}
+      FROM (SELECT s.${this.col.id} AS seatctl_id, ${rules.priorExpr('s', `s.${this.col.id}`)} AS seatctl_prior
+            FROM ${seats} s WHERE ${this.requestWhere(p, 's')}) AS sp
+      WHERE ${seats}.${this.col.id} = sp.seatctl_id AND ${rules.allowed('', `${seats}.${this.col.id}`)}
+      RETURNING ${rules.returning}`;
   }
 
   private lockValues(request: LockRequest, capped: boolean): Params {
@@ -769,8 +801,10 @@ export class SeatStore {
   }
 
   /**
-   * SQLite: a request as statements in one write transaction: holder, seats,
-   * then `write`; a refusal reads the seats' states and rolls everything back.
+   * SQLite: a request as statements in one write transaction: the holder
+   * (when it is a key), then `write`; when not every seat was written, the
+   * seats are read (an unknown one, or why each was refused) and everything
+   * is rolled back.
    */
   private async session<Row extends { seat: string }>(
     request: SeatRequest,
@@ -779,13 +813,15 @@ export class SeatStore {
     try {
       return await this.engine.writeSession(this.knex, async (conn) => {
         if (request.user !== null && !(await this.holderExists(request.user, conn))) throw new Refused({ result: 'unknown-user' });
-        const found = await this.claimSeats(conn, request.eventId, request.seats);
-        const unknown = request.seats.filter((seat) => !found.has(seat));
-        if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
         const { now, renewed, rows } = await write(conn);
         if (rows.length < request.seats.length) {
-          const done = new Set(rows.map((row) => row.seat));
+          // Not all written: the seats are read to say why, and everything is rolled back.
           const states = await this.seatStates(conn, request.eventId, request.seats, request.user);
+          if (states.length < request.seats.length) {
+            const found = new Set(states.map((state) => state.seat));
+            throw new Refused({ result: 'unknown-seats', seats: request.seats.filter((seat) => !found.has(seat)) });
+          }
+          const done = new Set(rows.map((row) => row.seat));
           throw new Refused({ result: 'refused', now, states: states.filter((state) => !done.has(state.seat)) });
         }
         return { result: 'written' as const, now, renewed, rows };
@@ -809,19 +845,6 @@ export class SeatStore {
       expired: status === 'locked' && (row.expired === true || Number(row.expired) === 1),
       mine: row.mine === true || Number(row.mine) === 1,
     };
-  }
-
-  /** Takes the rows of these seats (SQLite: the write lock already is ours); returns the seat labels found. */
-  async claimSeats(db: Db, eventId: number, seats: readonly string[]): Promise<Set<string>> {
-    const stmt = this.statementFor(
-      'claimSeats',
-      (p) =>
-        `SELECT ${this.s(this.col.seat)} AS seat FROM ${this.t.seats} s
-         WHERE ${this.requestWhere(p, 's')}
-         ORDER BY ${this.s(this.col.id)}${this.sqlite ? '' : ' FOR UPDATE'}`,
-    );
-    const rows = await this.rows<{ seat: unknown }>(db, stmt, { eventId, seats: this.seatList(seats) });
-    return new Set(rows.map((row) => String(row.seat)));
   }
 
   /** The state of some seats, for explaining a refusal. */
