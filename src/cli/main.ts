@@ -197,5 +197,22 @@ function handleSignals(): void {
 export async function run(argv: readonly string[] = process.argv): Promise<void> {
   watchStdout();
   handleSignals();
-  process.exitCode = await main(argv);
+  const code = await main(argv);
+  process.exitCode = code;
+  // Node's own way out frees the whole heap first (about 10 ms of a 200 ms
+  // cron run): once everything written has reached stdout and stderr, leave.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/** Resolves once `stream` has handed everything written to the OS (at once when it already has, or is gone). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed || stream.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    stream.on('drain', done).on('close', done).on('error', done);
+  });
 }
