@@ -199,7 +199,7 @@ export async function run(argv: readonly string[] = process.argv): Promise<void>
   handleSignals();
   const code = await main(argv);
   process.exitCode = code;
-  // Node's own way out frees the whole heap first (about 10 ms of a 200 ms
+  // Node's own way out tears the whole heap down first (about 4 ms of a 210 ms
   // cron run): once everything written has reached stdout and stderr, leave.
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
