@@ -124,51 +124,142 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
     expect(again.calls, again.calls.join('\n')).toEqual([]);
   });
 
-  it('an uncontended lock runs two statements and a book one, inside BEGIN … COMMIT, and no PRAGMA; anything else gets the busy timeout back first', async () => {
-    await createEvent(t.db, 'Quiet', seatNumbers(10));
-    await lockSeats(t.db, { event: 'Quiet', seats: ['A1'], user: 'warm' });
+  /** The statements `work` runs (every one is prepared, BEGIN and COMMIT too), in order. */
+  const statementsRun = async (work: () => Promise<unknown>) => {
     const probe = new Database(t.url, { readonly: true });
     const statementProto = Object.getPrototypeOf(probe.prepare('SELECT 1'));
     probe.close();
-    /** The statements `work` runs through prepared statements (BEGIN is exec'd), first word and all. */
-    const statementsRun = async (work: () => Promise<unknown>) => {
-      const seen: string[] = [];
-      const originals = ['run', 'all', 'get'].map((method) => [method, statementProto[method]] as const);
-      for (const [method, original] of originals) {
-        statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
-          seen.push(this.source.trim());
-          return original.apply(this, args);
-        };
-      }
-      try {
-        await work();
-      } finally {
-        for (const [method, original] of originals) statementProto[method] = original;
-      }
-      return seen;
-    };
+    const seen: string[] = [];
+    const originals = ['run', 'all', 'get'].map((method) => [method, statementProto[method]] as const);
+    for (const [method, original] of originals) {
+      statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
+        seen.push(this.source.trim());
+        return original.apply(this, args);
+      };
+    }
+    try {
+      await work();
+    } finally {
+      for (const [method, original] of originals) statementProto[method] = original;
+    }
+    return seen;
+  };
+  const firstWords = (texts: string[]) => texts.map((text) => text.split(/\s+/)[0]!.toUpperCase());
+
+  it('an uncontended lock runs two statements and a book one, inside BEGIN … COMMIT, and no PRAGMA; anything else gets the busy timeout back first', async () => {
+    await createEvent(t.db, 'Quiet', seatNumbers(10));
+    await lockSeats(t.db, { event: 'Quiet', seats: ['A1'], user: 'warm' });
     const pragmas = async (work: () => Promise<unknown>) => (await statementsRun(work)).filter((text) => /^PRAGMA/i.test(text));
-    const firstWords = (texts: string[]) => texts.map((text) => text.split(/\s+/)[0]!.toUpperCase());
     // A lock reads the seats once (renewals, expired locks taken over) and writes them once; a book writes them.
-    expect(firstWords(await statementsRun(() => lockSeats(t.db, { event: 'Quiet', seats: ['A2', 'A3'], user: 'buyer' })))).toEqual([
-      'SELECT',
-      'UPDATE',
-      'COMMIT',
-    ]);
-    expect(firstWords(await statementsRun(() => bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' })))).toEqual(['UPDATE', 'COMMIT']);
-    expect(firstWords(await statementsRun(() => unlockSeats(t.db, { event: 'Quiet', seats: ['A3'], user: 'buyer' })))).toEqual([
-      'INSERT',
-      'UPDATE',
-      'COMMIT',
-    ]);
-    // A refusal reads the seats to say why, and rolls back.
-    const refused = await statementsRun(() => bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' }).catch(() => undefined));
-    expect(firstWords(refused)).toEqual(['UPDATE', 'SELECT', 'ROLLBACK']);
+    // Each call runs in a savepoint of the write transaction it may share with others.
+    const session = (...words: string[]) => ['BEGIN', 'SAVEPOINT', ...words, 'RELEASE', 'COMMIT'];
+    expect(firstWords(await statementsRun(() => lockSeats(t.db, { event: 'Quiet', seats: ['A2', 'A3'], user: 'buyer' })))).toEqual(
+      session('SELECT', 'UPDATE'),
+    );
+    expect(firstWords(await statementsRun(() => bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' })))).toEqual(session('UPDATE'));
+    expect(firstWords(await statementsRun(() => unlockSeats(t.db, { event: 'Quiet', seats: ['A3'], user: 'buyer' })))).toEqual(
+      session('INSERT', 'UPDATE'),
+    );
+    // A refusal reads the seats to say why, and rolls back: it returns at once, and
+    // its transaction (nothing else in it) ends with a ROLLBACK in the next turn.
+    const refused = await statementsRun(async () => {
+      await bookSeats(t.db, { event: 'Quiet', seats: ['A2'], user: 'buyer' }).catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    expect(firstWords(refused)).toEqual(['BEGIN', 'SAVEPOINT', 'UPDATE', 'SELECT', 'ROLLBACK', 'RELEASE', 'ROLLBACK']);
     // A read outside a write session runs with the busy timeout: it is put back once, then kept.
     expect(await pragmas(() => stats(t.db))).toEqual(['PRAGMA busy_timeout = 5000']);
     expect(await pragmas(() => stats(t.db))).toEqual([]);
     // The next write session sets it aside again, once.
     expect(await pragmas(() => lockSeats(t.db, { event: 'Quiet', seats: ['A4'], user: 'buyer' }))).toEqual(['PRAGMA busy_timeout = 0']);
+  });
+
+  it('calls made at once share one commit; a refused one is rolled back alone; none returns before the commit', async () => {
+    await createEvent(t.db, 'Group', seatNumbers(10));
+    await lockSeats(t.db, { event: 'Group', seats: ['A9'], user: 'warm' });
+    const reader = new Database(t.url, { readonly: true });
+    try {
+      const holderOf = (seat: string) =>
+        (reader.prepare("SELECT locked_by FROM seats WHERE seat_number = ? AND event_id = (SELECT id FROM events WHERE name = 'Group')").get(seat) as {
+          locked_by: string | null;
+        }).locked_by;
+      let seenOnReturn: string | null = null;
+      const statements = await statementsRun(async () => {
+        const calls = [
+          // Seen from another connection the moment the call returns: committed already.
+          lockSeats(t.db, { event: 'Group', seats: ['A1', 'A2'], user: 'first' }).then((result) => {
+            seenOnReturn = holderOf('A1');
+            return result;
+          }),
+          lockSeats(t.db, { event: 'Group', seats: ['A3'], user: 'second' }),
+          // A2 is the first call's by now: refused, and its A4 is not locked either.
+          lockSeats(t.db, { event: 'Group', seats: ['A4', 'A2'], user: 'third' }),
+          bookSeats(t.db, { event: 'Group', seats: ['A9'], user: 'warm' }),
+        ];
+        const settled = await Promise.allSettled(calls);
+        expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+        expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({
+          kind: 'conflict',
+          conflicts: [{ seat: 'A2', reason: 'held', lockedBy: 'first' }],
+        });
+      });
+      const words = firstWords(statements);
+      expect(words.filter((w) => w === 'BEGIN')).toHaveLength(1);
+      expect(words.filter((w) => w === 'SAVEPOINT')).toHaveLength(4);
+      expect(words.filter((w) => w === 'COMMIT')).toHaveLength(1);
+      expect(seenOnReturn).toBe('first');
+      expect(['A1', 'A2', 'A3', 'A4'].map(holderOf)).toEqual(['first', 'first', 'second', null]);
+      expect((reader.prepare("SELECT status FROM seats WHERE seat_number = 'A9'").get() as { status: string }).status).toBe('booked');
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('when the write lock cannot be had, every call waiting for it fails with the busy error and changes nothing', async () => {
+    await createEvent(t.db, 'Blocked', seatNumbers(5));
+    extra = await openDatabase({ url: t.url, busyTimeoutMs: 200 });
+    await lockSeats(extra, { event: 'Blocked', seats: ['A5'], user: 'warm' });
+    const holder = new Database(t.url);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      const settled = await Promise.allSettled(
+        ['A1', 'A2', 'A3'].map((seat) => lockSeats(extra!, { event: 'Blocked', seats: [seat], user: 'waiting' })),
+      );
+      for (const s of settled) {
+        expect(s.status).toBe('rejected');
+        expect((s as PromiseRejectedResult).reason).toMatchObject({ name: 'SeatctlError', kind: 'unavailable', message: expect.stringMatching(/busy/) });
+      }
+      holder.exec('ROLLBACK');
+      const locked = holder.prepare("SELECT count(*) AS n FROM seats WHERE status = 'locked' AND locked_by = 'waiting'").get() as { n: number };
+      expect(locked.n).toBe(0);
+      await expect(lockSeats(extra, { event: 'Blocked', seats: ['A1'], user: 'later' })).resolves.toMatchObject({ seats: [{ seat: 'A1' }] });
+    } finally {
+      holder.close();
+    }
+  });
+
+  it("a call's timeout stops its own wait for the write lock, not the wait of the calls grouped with it", async () => {
+    await createEvent(t.db, 'Waiting', seatNumbers(5));
+    extra = await openDatabase({ url: t.url, busyTimeoutMs: 30_000 });
+    await lockSeats(extra, { event: 'Waiting', seats: ['A5'], user: 'warm' });
+    const holder = new Database(t.url);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      // The hasty call opens the group (and starts the wait); the patient one joins it.
+      const hasty = lockSeats(extra, { event: 'Waiting', seats: ['A2'], user: 'hasty', timeoutMs: 50 });
+      const patient = lockSeats(extra, { event: 'Waiting', seats: ['A1'], user: 'patient' });
+      await expect(hasty).rejects.toMatchObject({ name: 'SeatctlError', kind: 'aborted' });
+      holder.exec('ROLLBACK');
+      await expect(patient).resolves.toMatchObject({ seats: [{ seat: 'A1' }] });
+      const holders = holder.prepare("SELECT seat_number AS seat, locked_by FROM seats WHERE seat_number IN ('A1', 'A2') AND event_id = (SELECT id FROM events WHERE name = 'Waiting') ORDER BY seat_number").all();
+      expect(holders).toEqual([
+        { seat: 'A1', locked_by: 'patient' },
+        { seat: 'A2', locked_by: null },
+      ]);
+    } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+    }
   });
 
   it('close() lets the calls in flight finish, then refuses new ones', async () => {

@@ -193,7 +193,8 @@ export function prepare(conn: Database.Database, text: string): Database.Stateme
   return cached(conn, text);
 }
 
-function cached(conn: Database.Database, text: string): Database.Statement {
+/** A SQLite statement prepared once per connection, run as it is (the busy timeout left as it stands). */
+export function cached(conn: Database.Database, text: string): Database.Statement {
   let cache = preparedStatements.get(conn);
   if (cache === undefined) preparedStatements.set(conn, (cache = new Map()));
   let prepared = cache.get(text);

@@ -8,7 +8,7 @@ import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transa
 import { SeatctlError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ROLLBACK_JOURNAL_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
-import { inWriteSession, prepare, restoreBusyTimeout, setBusyTimeoutAside, throwIfAborted, withConnection, type Connection } from './query.js';
+import { abortedError, cached, callLimits, inWriteSession, restoreBusyTimeout, setBusyTimeoutAside, throwIfAborted, type Connection } from './query.js';
 import { releaseBatchCountSqlite, releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
@@ -52,7 +52,8 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
   try {
     for (let deadline: number | undefined; ; ) {
       try {
-        conn.exec('BEGIN IMMEDIATE');
+        // Prepared once: exec() would parse it again on every call.
+        cached(conn, 'BEGIN IMMEDIATE').run();
         begun = true;
         return;
       } catch (error) {
@@ -71,23 +72,157 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
 /** Connections on a database in WAL mode. */
 const walConnections = new WeakSet<Database.Database>();
 
-/** A write transaction on the connection itself, without Knex's machinery: BEGIN IMMEDIATE … COMMIT. */
-async function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
-  return withConnection(knex, async (conn) => {
-    const db = conn as Database.Database;
-    await beginImmediate(db, settings, true);
-    inWriteSession.add(db);
+/**
+ * Write sessions (lock, book, unlock) share write transactions: a group
+ * commit. The first call takes the connection and BEGIN IMMEDIATE; calls that
+ * arrive while it is open (a busy server: HTTP requests read in the same turn
+ * of the event loop, or while the group waits for the write lock) join it, one
+ * after another, each inside its own SAVEPOINT, so a call that is refused or
+ * fails is rolled back alone. When no call is left, in the next turn of the
+ * event loop, one COMMIT (one sync of the WAL) makes them all durable; each
+ * call returns only then. A lone call costs a SAVEPOINT and a RELEASE more.
+ */
+class CommitGroup {
+  private conn: Database.Database | undefined; // once BEGIN has run
+  /** Settles once BEGIN IMMEDIATE has run; every call fails with its error if it failed. */
+  private readonly begun: Promise<void>;
+  /** Settles when the last call queued so far has finished: the next one runs then. */
+  private queue: Promise<void>;
+  private active = 0;
+  /** Whether any call's work is in the transaction (else it ends with ROLLBACK). */
+  private wrote = false;
+  private ended = false;
+  private readonly committed: Promise<void>;
+  private settle!: (error?: unknown) => void;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly settings: ConnectionSettings,
+    private readonly forget: () => void,
+  ) {
+    this.committed = new Promise<void>((resolve, reject) => {
+      this.settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
+    });
+    this.committed.catch(() => {});
+    // The wait for the write lock belongs to the group, not to the call that
+    // opened it: that call's signal stops its own wait (below), not the others'.
+    this.begun = callLimits.exit(() => this.begin());
+    this.queue = this.begun.catch(() => {});
+  }
+
+  private async begin(): Promise<void> {
+    let conn: Database.Database | undefined;
     try {
-      const result = await work(db);
-      prepare(db, 'COMMIT').run();
+      conn = (await this.knex.client.acquireConnection()) as Database.Database;
+      await beginImmediate(conn, this.settings, true);
+    } catch (error) {
+      // No later call may join a group that never began: it starts its own.
+      this.ended = true;
+      this.forget();
+      this.settle();
+      if (conn !== undefined) await this.knex.client.releaseConnection(conn);
+      throw error;
+    }
+    this.conn = conn;
+    inWriteSession.add(conn);
+  }
+
+  /** False once the group has started to end: a later call opens another. */
+  get open(): boolean {
+    return !this.ended;
+  }
+
+  async run<T>(work: (conn: Connection) => Promise<T>): Promise<T> {
+    this.active++;
+    // This call's turn: the calls before it have finished and BEGIN has run.
+    const turn = this.queue.then(() => this.begun);
+    const call = untilAborted(turn, callLimits.getStore()?.signal).then(() => this.step(work));
+    // A call stopped while it waits leaves the queue at once, but the next
+    // one still waits for the calls before it.
+    this.queue = Promise.allSettled([turn, call]).then(() => {});
+    let result: T;
+    try {
+      result = await call;
+    } finally {
+      if (--this.active === 0) setImmediate(() => this.end());
+    }
+    await this.committed;
+    return result;
+  }
+
+  /** One call, inside its own savepoint. */
+  private async step<T>(work: (conn: Connection) => Promise<T>): Promise<T> {
+    const conn = this.conn!;
+    // A statement error that rolled the whole transaction back (SQLite does for
+    // a full disk, an I/O error): nothing more may run in it.
+    if (!conn.inTransaction) throw rolledBack();
+    cached(conn, 'SAVEPOINT seatctl_call').run();
+    try {
+      const result = await work(conn);
+      cached(conn, 'RELEASE seatctl_call').run();
+      this.wrote = true;
       return result;
     } catch (error) {
-      if (db.inTransaction) prepare(db, 'ROLLBACK').run();
+      if (conn.inTransaction) {
+        cached(conn, 'ROLLBACK TO seatctl_call').run();
+        cached(conn, 'RELEASE seatctl_call').run();
+      }
       throw error;
-    } finally {
-      inWriteSession.delete(db);
     }
+  }
+
+  /** No call left: once BEGIN has run, one COMMIT; the calls that wrote return then (or fail with it). */
+  private end(): void {
+    if (this.active > 0 || this.ended) return;
+    this.ended = true;
+    this.forget();
+    this.begun.then(
+      () => this.finish(),
+      () => {},
+    );
+  }
+
+  private async finish(): Promise<void> {
+    const conn = this.conn!;
+    try {
+      if (!conn.inTransaction) throw rolledBack();
+      cached(conn, this.wrote ? 'COMMIT' : 'ROLLBACK').run();
+      this.settle();
+    } catch (error) {
+      if (conn.inTransaction) cached(conn, 'ROLLBACK').run();
+      this.settle(error);
+    } finally {
+      inWriteSession.delete(conn);
+      await this.knex.client.releaseConnection(conn);
+    }
+  }
+}
+
+const rolledBack = () => new SeatctlError('unavailable', 'SQLite rolled the write transaction back (a full disk or an I/O error): nothing was written; try again');
+
+/** `promise`, or the `aborted` error as soon as `signal` fires. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(abortedError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** The group each Knex instance's write sessions join while it is open. */
+const commitGroups = new WeakMap<Knex, CommitGroup>();
+
+function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
+  let group = commitGroups.get(knex);
+  if (group === undefined || !group.open) {
+    const created: CommitGroup = new CommitGroup(knex, settings, () => {
+      if (commitGroups.get(knex) === created) commitGroups.delete(knex);
+    });
+    commitGroups.set(knex, (group = created));
+  }
+  return group.run(work);
 }
 
 /** A file beside the database whose modification time says "a writer is waiting for the lock". */
