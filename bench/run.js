@@ -61,6 +61,9 @@ function sqliteFresh(source, name) {
   const copy = join(work, name);
   for (const suffix of ['', '-wal', '-shm']) rmSync(copy + suffix, { force: true });
   copyFileSync(source, copy);
+  // Written out before the run it is for: a release's own syncs must not wait
+  // behind the kernel writing back the copy (tens of MB at the full size).
+  spawnSync('sync');
   return copy;
 }
 
