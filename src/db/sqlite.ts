@@ -91,6 +91,8 @@ class CommitGroup {
   private active = 0;
   /** Whether any call's work is in the transaction (else it ends with ROLLBACK). */
   private wrote = false;
+  /** A call's work could not be rolled back to its savepoint: the whole transaction must go. */
+  private broken: unknown;
   private ended = false;
   private readonly committed: Promise<void>;
   private settle!: (error?: unknown) => void;
@@ -155,7 +157,7 @@ class CommitGroup {
     const conn = this.conn!;
     // A statement error that rolled the whole transaction back (SQLite does for
     // a full disk, an I/O error): nothing more may run in it.
-    if (!conn.inTransaction) throw rolledBack();
+    if (!conn.inTransaction || this.broken !== undefined) throw rolledBack();
     cached(conn, 'SAVEPOINT seatctl_call').run();
     try {
       const result = await work(conn);
@@ -163,9 +165,14 @@ class CommitGroup {
       this.wrote = true;
       return result;
     } catch (error) {
-      if (conn.inTransaction) {
-        cached(conn, 'ROLLBACK TO seatctl_call').run();
-        cached(conn, 'RELEASE seatctl_call').run();
+      try {
+        if (conn.inTransaction) {
+          cached(conn, 'ROLLBACK TO seatctl_call').run();
+          cached(conn, 'RELEASE seatctl_call').run();
+        }
+      } catch (rollbackError) {
+        // Its half-done work is still in the transaction: nothing of it may commit.
+        this.broken = rollbackError;
       }
       throw error;
     }
@@ -185,12 +192,16 @@ class CommitGroup {
   private async finish(): Promise<void> {
     const conn = this.conn!;
     try {
-      if (!conn.inTransaction) throw rolledBack();
+      if (!conn.inTransaction || this.broken !== undefined) throw rolledBack();
       cached(conn, this.wrote ? 'COMMIT' : 'ROLLBACK').run();
       this.settle();
     } catch (error) {
-      if (conn.inTransaction) cached(conn, 'ROLLBACK').run();
       this.settle(error);
+      try {
+        if (conn.inTransaction) cached(conn, 'ROLLBACK').run();
+      } catch {
+        // Nothing more to do here: SQLite rolls the transaction back when the connection closes.
+      }
     } finally {
       inWriteSession.delete(conn);
       await this.knex.client.releaseConnection(conn);
@@ -198,7 +209,8 @@ class CommitGroup {
   }
 }
 
-const rolledBack = () => new SeatctlError('unavailable', 'SQLite rolled the write transaction back (a full disk or an I/O error): nothing was written; try again');
+const rolledBack = () =>
+  new SeatctlError('unavailable', 'the write transaction failed (a full disk or an I/O error) and was rolled back: nothing was written; try again');
 
 /** `promise`, or the `aborted` error as soon as `signal` fires. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
