@@ -90,6 +90,13 @@ interface RequestRules {
  */
 type PriorForm = 'inline' | 'target' | 'from';
 
+/** The requested seats with no row among `found` (one row per seat that exists). */
+function unknownSeats(requested: readonly string[], found: ReadonlyArray<{ seat?: unknown }>): string[] {
+  if (found.length >= requested.length) return [];
+  const seen = new Set(found.map((row) => String(row.seat)));
+  return requested.filter((seat) => !seen.has(seat));
+}
+
 /** Batches walk the locked seats in id order. */
 export interface ReleaseScope {
   batchSize: number;
@@ -788,11 +795,9 @@ export class SeatStore {
     }>(this.knex, stmt, values);
     const { now, known, states, written } = result!;
     if (!known) return { result: 'unknown-user' };
-    const requested = (values.seats as string[]);
-    if (states.length < requested.length) {
-      const found = new Set(states.map((state) => String(state.seat)));
-      return { result: 'unknown-seats', seats: requested.filter((seat) => !found.has(seat)) };
-    }
+    const requested = values.seats as string[];
+    const unknown = unknownSeats(requested, states);
+    if (unknown.length > 0) return { result: 'unknown-seats', seats: unknown };
     if (written.length < requested.length) {
       return { result: 'refused', now, states: states.filter((state) => !state.ok).map((state) => this.seatState(state)) };
     }
@@ -817,10 +822,8 @@ export class SeatStore {
         if (rows.length < request.seats.length) {
           // Not all written: the seats are read to say why, and everything is rolled back.
           const states = await this.seatStates(conn, request.eventId, request.seats, request.user);
-          if (states.length < request.seats.length) {
-            const found = new Set(states.map((state) => state.seat));
-            throw new Refused({ result: 'unknown-seats', seats: request.seats.filter((seat) => !found.has(seat)) });
-          }
+          const unknown = unknownSeats(request.seats, states);
+          if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
           const done = new Set(rows.map((row) => row.seat));
           throw new Refused({ result: 'refused', now, states: states.filter((state) => !done.has(state.seat)) });
         }
