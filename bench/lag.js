@@ -10,7 +10,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migrate, openDatabase, seedSynthetic } from '../dist/src/index.js';
+import { migrate, openDatabase, seedSynthetic } from 'seatctl';
 
 const CHILD = fileURLToPath(new URL('./sweeper-child.js', import.meta.url));
 const TICK_MS = 100;

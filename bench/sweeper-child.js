@@ -4,7 +4,7 @@
 // {"cpuMs", "wallMs", "queries", "cycles", "wakes"} and exits.
 //   node bench/sweeper-child.js <db url> <precise|poll> <intervalMs> <maxLagMs>
 import { createRequire } from 'node:module';
-import { openDatabase, startSweeper } from '../dist/src/index.js';
+import { openDatabase, startSweeper } from 'seatctl';
 
 const [url, mode, intervalMs, maxLagMs] = process.argv.slice(2);
 const require = createRequire(import.meta.url);

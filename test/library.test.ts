@@ -18,6 +18,8 @@ describeEachEngine('the library through its entry point', (engine) => {
     const run = await runNode([CLIENT, url], { timeoutMs: 60_000 });
     expect(run.code, run.stderr).toBe(0);
     const seen = JSON.parse(run.stdout);
+    // The package entry is a bundle (dist/lib): it exports what src/index.ts does.
+    expect(seen.exports).toEqual(Object.keys(await import('../src/index.js')).sort());
     expect(seen.exports).toEqual(
       expect.arrayContaining([
         'openDatabase',
