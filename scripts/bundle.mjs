@@ -34,6 +34,8 @@ await Promise.all([
     format: 'esm',
     splitting: true,
     outdir: 'dist/lib',
+    // Not minified: an app's stack traces through seatctl keep their names, and it loads as fast.
+    minify: false,
     // Knex is CommonJS: its require() of the drivers needs a real require in an ES module.
     banner: { js: "import { createRequire as __seatctlRequire } from 'node:module'; const require = __seatctlRequire(import.meta.url);" },
   }),
