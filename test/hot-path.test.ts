@@ -272,6 +272,23 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
     await expect(stats(extra)).rejects.toMatchObject({ name: 'SeatctlError', kind: 'closed' });
   });
 
+  it('close() right after a refused call ends: the connection comes back to the closing pool when the refused transaction ends', async () => {
+    const db = await openDatabase({ url: t.url });
+    await createEvent(t.db, 'Refusing', ['A1']);
+    await lockSeats(db, { event: 'Refusing', seats: ['A1'], user: 'first' });
+    // A refusal returns at once; its transaction ends (ROLLBACK) in the next turn,
+    // while close() already waits for the pool's connection to come back.
+    await expect(lockSeats(db, { event: 'Refusing', seats: ['A1'], user: 'second' })).rejects.toMatchObject({ kind: 'conflict' });
+    // A connection kept back would leave close() waiting for ever: a generous deadline says so.
+    let deadline: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      db.close().then(() => 'closed'),
+      new Promise((resolve) => (deadline = setTimeout(resolve, 30_000, 'close() still waiting after 30 s'))),
+    ]);
+    clearTimeout(deadline);
+    expect(outcome).toBe('closed');
+  });
+
   it("runs on the application's own Knex instance and never destroys it", async () => {
     const { default: knexFactory } = await import('knex');
     const app = knexFactory({ client: 'better-sqlite3', connection: { filename: t.url }, useNullAsDefault: true });

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { SeatctlError } from '../errors.js';
-import type { Connection } from './query.js';
+import type Database from 'better-sqlite3';
 import type { ReleaseScope, SeatStore } from './seat-store.js';
 
 /** One released lock, with the holder it had before the release. */
@@ -56,10 +56,12 @@ export interface Engine {
   /** Runs `work` in a transaction that holds the write lock (or row locks) from its first statement. */
   writeTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   /**
-   * The same on one driver connection, without Knex's transaction machinery:
-   * the hot path of lock, book and unlock. Rolled back when `work` throws.
+   * SQLite: the same on the driver's connection, without Knex's transaction
+   * machinery — the hot path of lock, book and unlock (one statement each on
+   * PostgreSQL, which has none). `work` runs its statements at once, in a
+   * savepoint rolled back when it throws; the result comes once committed.
    */
-  writeSession<T>(knex: Knex, work: (conn: Connection) => Promise<T>): Promise<T>;
+  writeSession?<T>(knex: Knex, work: (conn: Database.Database) => T): Promise<T>;
   /**
    * Locks per release batch when the caller doesn't choose: each batch is one
    * commit, and what a commit costs depends on the engine (and on SQLite, on

@@ -1,7 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import type pg from 'pg';
 import { SeatctlError } from '../errors.js';
-import { withConnection } from './query.js';
 import { DEFAULT_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
 import { pgInterval, releaseBatchCountPostgres, releaseBatchPostgres } from './postgres-release.js';
@@ -86,22 +85,6 @@ export function createPostgresEngine(target: PostgresTarget, options: PostgresOp
           if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
         }
       }
-    },
-
-    // lock, book and unlock are single statements on PostgreSQL; this is for anything that needs more.
-    async writeSession(knex, work) {
-      return withConnection(knex, async (conn) => {
-        const client = conn as pg.ClientBase;
-        await client.query('BEGIN');
-        try {
-          const result = await work(client);
-          await client.query('COMMIT');
-          return result;
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        }
-      });
     },
 
     defaultBatchSize: async () => DEFAULT_BATCH_SIZE,

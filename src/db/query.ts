@@ -119,33 +119,37 @@ export async function runStatement<Row = Record<string, unknown>>(
   stmt: Statement,
   values: Params,
 ): Promise<Row[]> {
+  if (stmt.engine === 'sqlite') return runSqliteStatement<Row>(conn as Database.Database, stmt, values);
   throwIfAborted();
-  if (stmt.engine === 'postgres') {
-    const client = conn as pg.ClientBase;
-    const limits = callLimits.getStore();
-    const stopCancel = limits?.cancel ? cancelOnAbort(limits.cancel, client, limits.signal) : undefined;
+  const client = conn as pg.ClientBase;
+  const limits = callLimits.getStore();
+  const stopCancel = limits?.cancel ? cancelOnAbort(limits.cancel, client, limits.signal) : undefined;
+  try {
+    const args = stmt.params.map((name) => values[name]);
+    // Named only outside a transaction, where a refused name can be retried unnamed.
+    const idle = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I';
+    const name = stmt.name !== undefined && idle && !unnamedOnly.has(client) ? stmt.name : undefined;
     try {
-      const args = stmt.params.map((name) => values[name]);
-      // Named only outside a transaction, where a refused name can be retried unnamed.
-      const idle = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I';
-      const name = stmt.name !== undefined && idle && !unnamedOnly.has(client) ? stmt.name : undefined;
-      try {
-        return (await client.query({ name, text: stmt.text, values: args })).rows as Row[];
-      } catch (error) {
-        // A pooler in transaction mode (PgBouncer before 1.21) hands each
-        // transaction any server connection, where the name is unknown or
-        // already taken: the statement never ran. This connection sends its
-        // statements unnamed from now on.
-        const code = (error as { code?: unknown }).code;
-        if (name === undefined || (code !== '26000' && code !== '42P05')) throw error;
-        unnamedOnly.add(client);
-        return (await client.query({ text: stmt.text, values: args })).rows as Row[];
-      }
-    } finally {
-      await stopCancel?.();
+      return (await client.query({ name, text: stmt.text, values: args })).rows as Row[];
+    } catch (error) {
+      // A pooler in transaction mode (PgBouncer before 1.21) hands each
+      // transaction any server connection, where the name is unknown or
+      // already taken: the statement never ran. This connection sends its
+      // statements unnamed from now on.
+      const code = (error as { code?: unknown }).code;
+      if (name === undefined || (code !== '26000' && code !== '42P05')) throw error;
+      unnamedOnly.add(client);
+      return (await client.query({ text: stmt.text, values: args })).rows as Row[];
     }
+  } finally {
+    await stopCancel?.();
   }
-  const prepared = prepare(conn as Database.Database, stmt.text);
+}
+
+/** SQLite's half of runStatement, at once: better-sqlite3 runs a statement synchronously. */
+export function runSqliteStatement<Row = Record<string, unknown>>(conn: Database.Database, stmt: Statement, values: Params): Row[] {
+  throwIfAborted();
+  const prepared = prepare(conn, stmt.text);
   const args: Record<string, unknown> = {};
   for (const name of stmt.params) args[name] = sqliteValue(values[name]);
   if (prepared.reader) return prepared.all(args) as Row[];

@@ -1,9 +1,10 @@
+import type Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type { SeatMapping, TableRef } from '../mapping/mapping.js';
 import type { StatusValue } from '../mapping/presets.js';
 import type { Engine, ReleasedLock } from './engine.js';
 import { instantCodec, type InstantCodec } from './instants.js';
-import { runStatement, statement, withConnection, type Connection, type Params, type Runner, type Statement } from './query.js';
+import { runSqliteStatement, runStatement, statement, withConnection, type Params, type Runner, type Statement } from './query.js';
 
 /** The state of a seat as seatctl sees it; `other` is a status value the mapping doesn't name. */
 export type SeatStatus = 'available' | 'locked' | 'booked' | 'other';
@@ -435,12 +436,12 @@ export class SeatStore {
     return names;
   }
 
-  /** Whether the holder table has a row with this name (always true for a text holder). */
-  async holderExists(user: string, db: Db = this.knex): Promise<boolean> {
+  /** SQLite: whether the holder table has a row with this name (always true for a text holder). */
+  private holderExists(conn: Database.Database, user: string): boolean {
     const ref = this.mapping.seats.holder.references;
     if (ref === null) return true;
     const stmt = this.statementFor('holderExists', (p) => `SELECT 1 AS found FROM ${this.t.holders} WHERE ${this.quote(ref.name)} = ${p('user')}`);
-    return (await this.rows(db, stmt, { user })).length > 0;
+    return runSqliteStatement(conn, stmt, { user }).length > 0;
   }
 
   // --- seat requests: lock, book, unlock -----------------------------------------------
@@ -464,12 +465,12 @@ export class SeatStore {
         lockToken: row.lock_token == null ? null : Number(row.lock_token),
       }));
     }
-    return this.session(request, async (conn) => {
+    return this.session(request, (conn) => {
       // SQLite's clock is this machine's clock: read here, bound once, it is
       // the instant every statement of the request judges against.
       const now = new Date();
       const values = { ...this.lockValues(request, capped), now: this.engine.bindInstant(now) };
-      const seen = await this.rows<{ seat: unknown; renew: unknown; lapsed: unknown }>(
+      const seen = runSqliteStatement<{ seat: unknown; renew: unknown; lapsed: unknown }>(
         conn,
         this.statementFor('lock:seen', (p) => this.lockSeenStatement(p)),
         values,
@@ -477,10 +478,10 @@ export class SeatStore {
       const renewed = new Set(seen.filter((row) => Number(row.renew) === 1).map((row) => String(row.seat)));
       // An expired lock taken over here was never released: its history row says so.
       if (seen.some((row) => Number(row.lapsed) === 1)) {
-        await this.rows(conn, this.statementFor('lock:replaced', (p) => this.replacedStatement(p)), values);
+        runSqliteStatement(conn, this.statementFor('lock:replaced', (p) => this.replacedStatement(p)), values);
       }
       const stmt = this.statementFor(`lock:${capped}`, (p) => this.lockUpdate(p, this.lockRules(p, capped, capped ? 'from' : 'inline')));
-      const rows = await this.rows<Record<string, unknown>>(conn, stmt, values);
+      const rows = runSqliteStatement<Record<string, unknown>>(conn, stmt, values);
       return {
         now,
         renewed,
@@ -500,10 +501,10 @@ export class SeatStore {
     if (this.engine.name === 'postgres') {
       return this.runRequest(this.statementFor('book1', (p) => this.requestStatement(p, this.bookRules(p))), values, read);
     }
-    return this.session(request, async (conn) => {
+    return this.session(request, (conn) => {
       const now = new Date();
       const stmt = this.statementFor('book', (p) => this.plainUpdate(p, this.bookRules(p)));
-      return { now, renewed: new Set<string>(), rows: (await this.rows<Record<string, unknown>>(conn, stmt, values)).map(read) };
+      return { now, renewed: new Set<string>(), rows: runSqliteStatement<Record<string, unknown>>(conn, stmt, values).map(read) };
     });
   }
 
@@ -522,16 +523,16 @@ export class SeatStore {
     if (this.engine.name === 'postgres') {
       return this.runRequest(this.statementFor(`unlock1:${byUser}`, (p) => this.requestStatement(p, this.unlockRules(p, byUser))), values, read);
     }
-    return this.session(request, async (conn) => {
+    return this.session(request, (conn) => {
       const now = new Date();
       const rules = (p: (name: string) => string) => this.unlockRules(p, byUser);
       // The history first, from the seats as they are; then the seats, under the same write lock.
-      const logged = await this.rows<Record<string, unknown>>(
+      const logged = runSqliteStatement<Record<string, unknown>>(
         conn,
         this.statementFor(`unlock:log:${byUser}`, (p) => this.historyInsert(p, rules(p), 'unlocked', this.engine.now)),
         values,
       );
-      await this.rows(conn, this.statementFor(`unlock:${byUser}`, (p) => this.plainUpdate(p, rules(p))), values);
+      runSqliteStatement(conn, this.statementFor(`unlock:${byUser}`, (p) => this.plainUpdate(p, rules(p))), values);
       return { now, renewed: new Set<string>(), rows: logged.map(read) };
     });
   }
@@ -813,15 +814,17 @@ export class SeatStore {
    */
   private async session<Row extends { seat: string }>(
     request: SeatRequest,
-    write: (conn: Connection) => Promise<{ now: Date; renewed: Set<string>; rows: Row[] }>,
+    write: (conn: Database.Database) => { now: Date; renewed: Set<string>; rows: Row[] },
   ): Promise<WriteOutcome<Row>> {
+    const writeSession = this.engine.writeSession;
+    if (writeSession === undefined) throw new Error(`no write sessions on ${this.engine.name}`);
     try {
-      return await this.engine.writeSession(this.knex, async (conn) => {
-        if (request.user !== null && !(await this.holderExists(request.user, conn))) throw new Refused({ result: 'unknown-user' });
-        const { now, renewed, rows } = await write(conn);
+      return await writeSession(this.knex, (conn) => {
+        if (request.user !== null && !this.holderExists(conn, request.user)) throw new Refused({ result: 'unknown-user' });
+        const { now, renewed, rows } = write(conn);
         if (rows.length < request.seats.length) {
           // Not all written: the seats are read to say why, and everything is rolled back.
-          const states = await this.seatStates(conn, request.eventId, request.seats, request.user);
+          const states = this.seatStates(conn, request.eventId, request.seats, request.user);
           const unknown = unknownSeats(request.seats, states);
           if (unknown.length > 0) throw new Refused({ result: 'unknown-seats', seats: unknown });
           const done = new Set(rows.map((row) => row.seat));
@@ -850,8 +853,8 @@ export class SeatStore {
     };
   }
 
-  /** The state of some seats, for explaining a refusal. */
-  async seatStates(db: Db, eventId: number, seats: readonly string[], user: string | null): Promise<SeatState[]> {
+  /** SQLite: the state of some seats, for explaining a refusal. */
+  private seatStates(conn: Database.Database, eventId: number, seats: readonly string[], user: string | null): SeatState[] {
     const stmt = this.statementFor(
       'seatStates',
       (p) =>
@@ -863,7 +866,7 @@ export class SeatStore {
          WHERE ${this.requestWhere(p, 's')}
          ORDER BY ${this.s(this.col.id)}`,
     );
-    const rows = await this.rows<Record<string, unknown>>(db, stmt, { eventId, seats: this.seatList(seats), user });
+    const rows = runSqliteStatement<Record<string, unknown>>(conn, stmt, { eventId, seats: this.seatList(seats), user });
     return rows.map((row) => this.seatState(row));
   }
 

@@ -8,7 +8,7 @@ import SqliteTransaction from 'knex/lib/dialects/sqlite3/execution/sqlite-transa
 import { SeatctlError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, ROLLBACK_JOURNAL_BATCH_SIZE } from './batch-size.js';
 import type { Engine } from './engine.js';
-import { abortedError, cached, callLimits, inWriteSession, restoreBusyTimeout, setBusyTimeoutAside, throwIfAborted, type Connection } from './query.js';
+import { abortedError, cached, callLimits, inWriteSession, restoreBusyTimeout, setBusyTimeoutAside, throwIfAborted } from './query.js';
 import { releaseBatchCountSqlite, releaseBatchSqlite, SQLITE_NOW } from './sqlite-release.js';
 import type { SqliteTarget } from './url.js';
 
@@ -73,6 +73,25 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
 const walConnections = new WeakSet<Database.Database>();
 
 /**
+ * A write session's BEGIN IMMEDIATE, tried once, at once, with the busy
+ * timeout set aside (and left aside on a WAL database, as beginImmediate
+ * does). False when another connection holds the write lock: the caller then
+ * waits for it with beginImmediate.
+ */
+function beginImmediateNow(conn: Database.Database, { busyTimeoutMs }: ConnectionSettings): boolean {
+  setBusyTimeoutAside(conn, busyTimeoutMs);
+  try {
+    cached(conn, 'BEGIN IMMEDIATE').run();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+    restoreBusyTimeout(conn);
+    throw error;
+  }
+  if (!walConnections.has(conn)) restoreBusyTimeout(conn);
+  return true;
+}
+
+/**
  * Write sessions (lock, book, unlock) share write transactions: a group
  * commit. The first call takes the connection and BEGIN IMMEDIATE; calls that
  * arrive while it is open (a busy server: HTTP requests read in the same turn
@@ -81,14 +100,24 @@ const walConnections = new WeakSet<Database.Database>();
  * fails is rolled back alone. When no call is left, in the next turn of the
  * event loop, one COMMIT (one sync of the WAL) makes them all durable; each
  * call returns only then. A lone call costs a SAVEPOINT and a RELEASE more.
+ *
+ * A call's work is synchronous (better-sqlite3 is): once the group has begun
+ * and no call waits before it, a call runs at once, in its caller's turn,
+ * with nothing awaited between its statements. A group begins at once too
+ * when the connection is parked (the last group kept it; see
+ * SeatctlSqliteClient) and the write lock is free; otherwise it waits for the
+ * pool and for the lock, and its calls queue behind it.
  */
 class CommitGroup {
   private conn: Database.Database | undefined; // once BEGIN has run
   /** Settles once BEGIN IMMEDIATE has run; every call fails with its error if it failed. */
   private readonly begun: Promise<void>;
-  /** Settles when the last call queued so far has finished: the next one runs then. */
+  /** Settles when the last call queued so far has had its turn: the next one runs then. */
   private queue: Promise<void>;
+  /** Calls that joined and have not finished. */
   private active = 0;
+  /** Calls in the queue: while there are any, a new call queues behind them. */
+  private queued = 0;
   /** Whether any call's work is in the transaction (else it ends with ROLLBACK). */
   private wrote = false;
   /** A call's work could not be rolled back to its savepoint: the whole transaction must go. */
@@ -106,27 +135,55 @@ class CommitGroup {
       this.settle = (error?: unknown) => (error === undefined ? resolve() : reject(error));
     });
     this.committed.catch(() => {});
-    // The wait for the write lock belongs to the group, not to the call that
-    // opened it: that call's signal stops its own wait (below), not the others'.
-    this.begun = callLimits.exit(() => this.begin());
+    this.begun = this.start();
     this.queue = this.begun.catch(() => {});
   }
 
-  private async begin(): Promise<void> {
-    let conn: Database.Database | undefined;
+  private get client(): Partial<SeatctlSqliteClient> {
+    return this.knex.client as Partial<SeatctlSqliteClient>;
+  }
+
+  /** BEGIN IMMEDIATE at once on a parked connection when the write lock is free; else waits for both. */
+  private start(): Promise<void> {
+    const parked = this.client.takeParked?.();
+    if (parked !== undefined) {
+      try {
+        if (beginImmediateNow(parked, this.settings)) {
+          this.began(parked);
+          return Promise.resolve();
+        }
+      } catch (error) {
+        return this.abandon(error, parked);
+      }
+    }
+    // The wait for the write lock belongs to the group, not to the call that
+    // opened it: that call's signal stops its own wait (in run), not the others'.
+    return callLimits.exit(() => this.begin(parked));
+  }
+
+  private async begin(held: Database.Database | undefined): Promise<void> {
+    let conn = held;
     try {
-      conn = (await this.knex.client.acquireConnection()) as Database.Database;
+      conn ??= (await this.knex.client.acquireConnection()) as Database.Database;
       await beginImmediate(conn, this.settings, true);
     } catch (error) {
-      // No later call may join a group that never began: it starts its own.
-      this.ended = true;
-      this.forget();
-      this.settle();
-      if (conn !== undefined) await this.knex.client.releaseConnection(conn);
-      throw error;
+      return this.abandon(error, conn);
     }
+    this.began(conn);
+  }
+
+  private began(conn: Database.Database): void {
     this.conn = conn;
     inWriteSession.add(conn);
+  }
+
+  /** A group that never began: no later call may join it, and the connection goes back to the pool. */
+  private async abandon(error: unknown, conn: Database.Database | undefined): Promise<never> {
+    this.ended = true;
+    this.forget();
+    this.settle();
+    if (conn !== undefined) await this.knex.client.releaseConnection(conn);
+    throw error;
   }
 
   /** False once the group has started to end: a later call opens another. */
@@ -134,33 +191,60 @@ class CommitGroup {
     return !this.ended;
   }
 
-  async run<T>(work: (conn: Connection) => Promise<T>): Promise<T> {
+  run<T>(work: (conn: Database.Database) => T): Promise<T> {
+    const signal = callLimits.getStore()?.signal;
+    if (this.conn !== undefined && this.queued === 0) {
+      // Nobody before it: the call runs now.
+      if (signal?.aborted) return Promise.reject(abortedError(signal));
+      this.active++;
+      let result: T;
+      try {
+        result = this.step(work);
+      } catch (error) {
+        return Promise.reject(error);
+      } finally {
+        this.leave();
+      }
+      return this.committed.then(() => result);
+    }
+    return this.runQueued(work, signal);
+  }
+
+  /** A call that waits for BEGIN, or for the calls queued before it. */
+  private async runQueued<T>(work: (conn: Database.Database) => T, signal: AbortSignal | undefined): Promise<T> {
     this.active++;
-    // This call's turn: the calls before it have finished and BEGIN has run.
+    this.queued++;
     const turn = this.queue.then(() => this.begun);
-    const call = untilAborted(turn, callLimits.getStore()?.signal).then(() => this.step(work));
+    const call = untilAborted(turn, signal).then(() => this.step(work));
     // A call stopped while it waits leaves the queue at once, but the next
     // one still waits for the calls before it.
-    this.queue = Promise.allSettled([turn, call]).then(() => {});
+    this.queue = Promise.allSettled([turn, call]).then(() => {
+      this.queued--;
+    });
     let result: T;
     try {
       result = await call;
     } finally {
-      if (--this.active === 0) setImmediate(() => this.end());
+      this.leave();
     }
     await this.committed;
     return result;
   }
 
+  /** A call has finished: the last one out ends the group in the next turn of the event loop. */
+  private leave(): void {
+    if (--this.active === 0) setImmediate(() => this.end());
+  }
+
   /** One call, inside its own savepoint. */
-  private async step<T>(work: (conn: Connection) => Promise<T>): Promise<T> {
+  private step<T>(work: (conn: Database.Database) => T): T {
     const conn = this.conn!;
     // A statement error that rolled the whole transaction back (SQLite does for
     // a full disk, an I/O error): nothing more may run in it.
     if (!conn.inTransaction || this.broken !== undefined) throw rolledBack();
     cached(conn, 'SAVEPOINT seatctl_call').run();
     try {
-      const result = await work(conn);
+      const result = work(conn);
       cached(conn, 'RELEASE seatctl_call').run();
       this.wrote = true;
       return result;
@@ -189,7 +273,7 @@ class CommitGroup {
     );
   }
 
-  private async finish(): Promise<void> {
+  private finish(): void {
     const conn = this.conn!;
     try {
       if (!conn.inTransaction || this.broken !== undefined) throw rolledBack();
@@ -204,7 +288,8 @@ class CommitGroup {
       }
     } finally {
       inWriteSession.delete(conn);
-      await this.knex.client.releaseConnection(conn);
+      if (this.client.park) this.client.park(conn);
+      else void this.knex.client.releaseConnection(conn);
     }
   }
 }
@@ -226,7 +311,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
 /** The group each Knex instance's write sessions join while it is open. */
 const commitGroups = new WeakMap<Knex, CommitGroup>();
 
-function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Connection) => Promise<T>): Promise<T> {
+function writeSession<T>(knex: Knex, settings: ConnectionSettings, work: (conn: Database.Database) => T): Promise<T> {
   let group = commitGroups.get(knex);
   if (group === undefined || !group.open) {
     const created: CommitGroup = new CommitGroup(knex, settings, () => {
@@ -266,8 +351,53 @@ const WAITING_ROOM_FRESH_MS = 50;
 const GAP_FOR_WAITERS_MS = 3;
 
 class SeatctlSqliteClient extends (BetterSqliteClient as new (config: unknown) => any) {
+  /**
+   * The connection the last write session kept checked out of the pool, so
+   * the next one can begin at once (the pool hands a connection out only
+   * asynchronously). Anyone else who asks the pool for a connection gets it:
+   * it goes back to the pool first.
+   */
+  private parked: Database.Database | undefined;
+  /** destroy() has begun: it waits for every connection to come back, so none is parked any more. */
+  private closing = false;
+
   transaction(...args: unknown[]) {
     return new ImmediateTransaction(this, ...args);
+  }
+
+  /** The parked connection, now the caller's, if there is one. */
+  takeParked(): Database.Database | undefined {
+    const conn = this.parked;
+    this.parked = undefined;
+    return conn;
+  }
+
+  /** A write session is done with `conn`: kept for the next one, unless someone waits for it. */
+  park(conn: Database.Database): void {
+    if (this.closing || this.pool === undefined || this.pool.numPendingAcquires() > 0) void this.releaseConnection(conn);
+    else this.parked = conn;
+  }
+
+  acquireConnection() {
+    this.unpark();
+    return super.acquireConnection();
+  }
+
+  destroy(callback?: unknown) {
+    this.closing = true;
+    this.unpark();
+    return super.destroy(callback);
+  }
+
+  // knex.initialize() after destroy() makes a new pool.
+  initializePool(config: unknown) {
+    this.closing = false;
+    return super.initializePool(config);
+  }
+
+  private unpark(): void {
+    const conn = this.takeParked();
+    if (conn !== undefined) void this.releaseConnection(conn);
   }
 
   // Knex's own queries run with the busy timeout in force.
