@@ -3,9 +3,10 @@
 // The library on a web server's hot path: examples/web-server.mjs (seatctl)
 // next to bench/hand-written-server.mjs (the least SQL that does the job), each
 // in its own process, driven over loopback by autocannon at several connection
-// counts, interleaved (seatctl, hand-written, seatctl, … per level), each run on
-// a fresh copy of the same seeded database, with a release-expired-locks
-// sweeper running alongside. Each request locks 1–4 random free seats of one
+// counts. At each level both servers run side by side, each on its own fresh
+// copy of the same seeded database with a release-expired-locks sweeper
+// alongside, and are measured in alternating slices (seatctl, hand-written,
+// hand-written, seatctl, …), so both see the same machine. Each request locks 1–4 random free seats of one
 // event for a random user (TTL 3 s); half of the locks are then booked, the
 // rest left to expire (their seats come back into play once they have).
 // After every run the database is checked against what the servers answered.
@@ -31,8 +32,8 @@ export async function benchHotpath(ctx) {
   // Enough seats that the fastest server never runs out within a run: a
   // booked seat is gone for good, a lapsed one comes back after the TTL.
   const plan = QUICK
-    ? { events: 30, perEvent: 1000, warmupS: 0.5, seconds: 2, rounds: 1, sqlite: [8], postgres: [8], twoServers: false }
-    : { events: 150, perEvent: 1000, warmupS: 1, seconds: 8, rounds: 3, sqlite: [1, 8, 32, 64], postgres: [8, 32, 64], twoServers: true };
+    ? { events: 30, perEvent: 1000, warmupS: 0.5, seconds: 2, slices: 2, sliceS: 1, sqlite: [8], postgres: [8], twoServers: false }
+    : { events: 150, perEvent: 1000, warmupS: 1, seconds: 8, slices: 12, sliceS: 2, sqlite: [1, 8, 32, 64], postgres: [8, 32, 64], twoServers: true };
   const app = makeApp(work);
   const load = new LoadSampler();
   const invariantFailures = [];
@@ -95,8 +96,9 @@ export async function benchHotpath(ctx) {
   const runs = summary.length;
   const requests = summary.reduce((n, s) => n + s.locks + s.books, 0);
   ctx.notes.push(
-    `Hot path: ${plan.events} events × ${plan.perEvent} seats; per run ${plan.warmupS} s warm-up + ${plan.seconds} s measured, ` +
-      `${plan.rounds} round${plan.rounds > 1 ? 's' : ''} per server and level, interleaved; medians. Locks of 1–4 seats for random users, TTL ${TTL_MS / 1000} s, ` +
+    `Hot path: ${plan.events} events × ${plan.perEvent} seats. At each level both servers run side by side, each on its own fresh database ` +
+      `with its own sweeper: ${plan.warmupS} s warm-up each, then ${plan.slices} slices of ${plan.sliceS} s, alternating (seatctl, hand-written, hand-written, seatctl, …): ` +
+      `req/s the median of a server's slices, p50/p99 over all its responses. Locks of 1–4 seats for random users, TTL ${TTL_MS / 1000} s, ` +
       `half of them booked; a \`release-expired-locks --watch --interval 1s\` sweeper alongside${pgVersion ? `; PostgreSQL ${pgVersion} with its default durability settings` : ''}; SQLite with seatctl's (WAL, synchronous=FULL) on both servers. autocannon drives from the benchmark's own process ` +
       `on the same ${ctx.cores} cores as the servers and the database; req/s counts HTTP requests (locks and bookings); p50/p99 are per request, from every response's time.`,
   );
@@ -112,29 +114,58 @@ export async function benchHotpath(ctx) {
   if (invariantFailures.length > 0) process.exitCode = 1;
 }
 
-/** Every level: rounds of seatctl then hand-written, each on a fresh database; rows of medians. */
+/**
+ * Every level: both servers side by side, each on its own fresh database with
+ * its own sweeper, measured in alternating slices. The disk's sync times
+ * drift over minutes on a shared machine: runs one after the other would
+ * favour whichever ran in the faster minutes, while slices in the order
+ * ABBA… give both the same share of a drift that is steady over a few seconds,
+ * and the median slice leaves out the odd slice a burst on the disk spoiled.
+ */
 async function levels(ctx, engine, connectionCounts, plan, app, load, check) {
   for (const connections of connectionCounts) {
-    const results = { seatctl: [], hand: [] };
-    for (let round = 0; round < plan.rounds; round++) {
-      for (const server of ['seatctl', 'hand']) {
-        ctx.log(`hot path, ${engine.label}, ${connections} connection${connections > 1 ? 's' : ''}: ${server} (round ${round + 1}/${plan.rounds})`);
-        const url = await engine.fresh(`${server}_${connections}_${round}`);
-        const workload = new Workload(engine.seats);
-        const run = await driveServers(ctx, [server], url, [connections], workload, plan, app, load);
-        results[server].push(run);
-        check(`${engine.label} ${server} ${connections}c round ${round + 1}`, await verify(engine, url, workload, server === 'seatctl'));
-      }
-    }
-    const m = (server, key) => ctx.median(results[server].map((r) => r[key]));
     const level = `${engine.label} hot path, ${connections} connection${connections > 1 ? 's' : ''}`;
+    ctx.log(`${level}: both servers, ${plan.slices} slices of ${plan.sliceS} s`);
+    const sides = {};
+    const children = [];
+    try {
+      for (const kind of Object.keys(SERVERS)) {
+        const url = await engine.fresh(`${kind}_${connections}`);
+        const server = await startServer(kind, url, app);
+        children.push(server, startSweeper(ctx, url));
+        sides[kind] = { url, server, workload: new Workload(engine.seats), rps: [], errors: 0, latencies: [] };
+      }
+      for (const side of Object.values(sides)) await cannon(side.server.port, connections, plan.warmupS, side.workload, null);
+      load.start();
+      for (let slice = 0; slice < plan.slices; slice++) {
+        const side = sides[slice % 4 === 0 || slice % 4 === 3 ? 'seatctl' : 'hand'];
+        const run = await cannon(side.server.port, connections, plan.sliceS, side.workload, side.latencies);
+        side.rps.push(run.requests.total / run.duration);
+        side.errors += run.errors + run.timeouts;
+      }
+      load.stop();
+      await stopAll(children);
+    } finally {
+      await Promise.all(children.map((child) => child.kill()));
+    }
+    for (const [kind, side] of Object.entries(sides)) {
+      const result = await verify(engine, side.url, side.workload, kind === 'seatctl');
+      check(`${engine.label} ${kind} ${connections}c`, { ...result, unexpected: result.unexpected + side.errors });
+      side.latencies.sort((a, b) => a - b);
+    }
+    if (process.env.SEATCTL_BENCH_SLICES) ctx.log(`${level}: req/s by slice: ${Object.entries(sides).map(([k, s]) => `${k} ${s.rps.map((v) => v.toFixed(0)).join(' ')}`).join('; ')}`);
+    const rps = (kind) => ctx.median(sides[kind].rps);
+    const pct = (kind, p) => {
+      const l = sides[kind].latencies;
+      return l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN;
+    };
     const reqTarget = engine.label === 'PostgreSQL' ? 0.8 : connections <= 32 ? 0.9 : undefined;
     const reqS = (v) => `${v.toFixed(0)} req/s`;
     const ms = (v) => `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`;
-    ctx.addRow(`${level}: req/s`, m('seatctl', 'rps'), m('hand', 'rps'), SERVERS.hand, reqTarget && { label: `≥ ${reqTarget}×`, ok: (_, r) => r >= reqTarget }, reqS);
-    ctx.addRow(`${level}: p50`, m('seatctl', 'p50'), m('hand', 'p50'), SERVERS.hand, undefined, ms);
+    ctx.addRow(`${level}: req/s`, rps('seatctl'), rps('hand'), SERVERS.hand, reqTarget && { label: `≥ ${reqTarget}×`, ok: (_, r) => r >= reqTarget }, reqS);
+    ctx.addRow(`${level}: p50`, pct('seatctl', 50), pct('hand', 50), SERVERS.hand, undefined, ms);
     const p99Target = engine.label === 'PostgreSQL' ? { label: '≤ 1.5×', ok: (_, r) => r <= 1.5 } : undefined;
-    ctx.addRow(`${level}: p99`, m('seatctl', 'p99'), m('hand', 'p99'), SERVERS.hand, p99Target, ms);
+    ctx.addRow(`${level}: p99`, pct('seatctl', 99), pct('hand', 99), SERVERS.hand, p99Target, ms);
   }
 }
 
@@ -166,8 +197,7 @@ async function driveServers(ctx, kinds, url, connections, workload, plan, app, l
   try {
     const servers = await Promise.all(kinds.map((kind) => startServer(kind, url, app)));
     children.push(...servers);
-    const sweeper = startChild(process.execPath, [ctx.BIN, '--db', url, 'release-expired-locks', '--watch', '--interval', '1s', '--quiet'], 'sweeper');
-    children.push(sweeper);
+    children.push(startSweeper(ctx, url));
     const drive = (seconds, measure) =>
       Promise.all(servers.map((server, i) => cannon(server.port, connections[i], seconds, workload, measure)));
     await drive(plan.warmupS, null);
@@ -176,9 +206,7 @@ async function driveServers(ctx, kinds, url, connections, workload, plan, app, l
     const results = await drive(plan.seconds, latencies);
     load.stop();
     const elapsed = Math.max(...results.map((r) => r.duration));
-    const stops = await Promise.all(children.map((child) => child.stop()));
-    const failed = stops.filter((s) => s.code !== 0);
-    if (failed.length > 0) throw new Error(`a server or the sweeper did not stop cleanly: ${failed.map((s) => `${s.label} ${s.code ?? s.signal}: ${s.stderr.slice(-500)}`).join('; ')}`);
+    await stopAll(children);
     latencies.sort((a, b) => a - b);
     const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
     const requests = results.reduce((n, r) => n + r.requests.total, 0);
@@ -187,6 +215,18 @@ async function driveServers(ctx, kinds, url, connections, workload, plan, app, l
   } finally {
     await Promise.all(children.map((child) => child.kill()));
   }
+}
+
+/** The sweeper every server has alongside: a release every second, as in production. */
+function startSweeper(ctx, url) {
+  return startChild(process.execPath, [ctx.BIN, '--db', url, 'release-expired-locks', '--watch', '--interval', '1s', '--quiet'], 'sweeper');
+}
+
+/** Stops servers and sweepers (SIGTERM); each must exit 0. */
+async function stopAll(children) {
+  const stops = await Promise.all(children.map((child) => child.stop()));
+  const failed = stops.filter((s) => s.code !== 0);
+  if (failed.length > 0) throw new Error(`a server or the sweeper did not stop cleanly: ${failed.map((s) => `${s.label} ${s.code ?? s.signal}: ${s.stderr.slice(-500)}`).join('; ')}`);
 }
 
 /** One autocannon instance: lock, then (half the time) book; each response's time into `latencies` when measuring. */
