@@ -262,6 +262,26 @@ describe.skipIf(sqlite.skipReason !== null)('hot path [sqlite]', () => {
     }
   });
 
+  it('a call stopped after it was made, before its transaction, still ends the transaction it began: the write lock is free again', async () => {
+    await createEvent(t.db, 'Stopped', seatNumbers(5));
+    // The handle now knows the event, and keeps its connection for the next write session.
+    await lockSeats(t.db, { event: 'Stopped', seats: ['A1'], user: 'warm' });
+    const controller = new AbortController();
+    const stopped = lockSeats(t.db, { event: 'Stopped', seats: ['A2'], user: 'stopped', signal: controller.signal });
+    controller.abort();
+    await expect(stopped).rejects.toMatchObject({ name: 'SeatctlError', kind: 'aborted' });
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = new Database(t.url, { timeout: 0 });
+    try {
+      expect(() => other.exec('BEGIN IMMEDIATE')).not.toThrow();
+      other.exec('ROLLBACK');
+      const a2 = other.prepare("SELECT locked_by FROM seats WHERE seat_number = 'A2' AND event_id = (SELECT id FROM events WHERE name = 'Stopped')").get();
+      expect(a2).toEqual({ locked_by: null });
+    } finally {
+      other.close();
+    }
+  });
+
   it('close() lets the calls in flight finish, then refuses new ones', async () => {
     extra = await openDatabase({ url: t.url });
     await createEvent(t.db, 'Closing', ['A1']);

@@ -193,21 +193,19 @@ class CommitGroup {
 
   run<T>(work: (conn: Database.Database) => T): Promise<T> {
     const signal = callLimits.getStore()?.signal;
-    if (this.conn !== undefined && this.queued === 0) {
-      // Nobody before it: the call runs now.
-      if (signal?.aborted) return Promise.reject(abortedError(signal));
-      this.active++;
-      let result: T;
-      try {
-        result = this.step(work);
-      } catch (error) {
-        return Promise.reject(error);
-      } finally {
-        this.leave();
-      }
+    if (this.conn === undefined || this.queued > 0) return this.runQueued(work, signal);
+    // Nobody before it: the call runs now. Even a call stopped already has
+    // joined: the group it may have opened must still end.
+    this.active++;
+    try {
+      if (signal?.aborted) throw abortedError(signal);
+      const result = this.step(work);
       return this.committed.then(() => result);
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      this.leave();
     }
-    return this.runQueued(work, signal);
   }
 
   /** A call that waits for BEGIN, or for the calls queued before it. */
