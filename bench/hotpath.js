@@ -155,10 +155,7 @@ async function levels(ctx, engine, connectionCounts, plan, app, load, check) {
     }
     if (process.env.SEATCTL_BENCH_SLICES) ctx.log(`${level}: req/s by slice: ${Object.entries(sides).map(([k, s]) => `${k} ${s.rps.map((v) => v.toFixed(0)).join(' ')}`).join('; ')}`);
     const rps = (kind) => ctx.median(sides[kind].rps);
-    const pct = (kind, p) => {
-      const l = sides[kind].latencies;
-      return l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN;
-    };
+    const pct = (kind, p) => percentile(sides[kind].latencies, p);
     const reqTarget = engine.label === 'PostgreSQL' ? 0.8 : connections <= 32 ? 0.9 : undefined;
     const reqS = (v) => `${v.toFixed(0)} req/s`;
     const ms = (v) => `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`;
@@ -208,13 +205,18 @@ async function driveServers(ctx, kinds, url, connections, workload, plan, app, l
     const elapsed = Math.max(...results.map((r) => r.duration));
     await stopAll(children);
     latencies.sort((a, b) => a - b);
-    const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+    const pct = (p) => percentile(latencies, p);
     const requests = results.reduce((n, r) => n + r.requests.total, 0);
     const transportErrors = results.reduce((n, r) => n + r.errors + r.timeouts, 0);
     return { rps: requests / elapsed, p50: pct(50), p99: pct(99), requests, unexpected: transportErrors + workload.unexpected };
   } finally {
     await Promise.all(children.map((child) => child.kill()));
   }
+}
+
+/** The p-th percentile of sorted values (NaN for none). */
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 /** The sweeper every server has alongside: a release every second, as in production. */

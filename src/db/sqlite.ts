@@ -46,26 +46,20 @@ const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
  * refused for a lock, and the next session needs no PRAGMA — while anything
  * else (a rollback journal's commit must wait for readers) gets it back first.
  */
-async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs }: ConnectionSettings, session = false): Promise<void> {
-  setBusyTimeoutAside(conn, busyTimeoutMs);
-  let begun = false;
-  try {
-    for (let deadline: number | undefined; ; ) {
-      try {
-        // Prepared once: exec() would parse it again on every call.
-        cached(conn, 'BEGIN IMMEDIATE').run();
-        begun = true;
-        return;
-      } catch (error) {
-        deadline ??= monotonicMs() + busyTimeoutMs;
-        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || monotonicMs() >= deadline) throw error;
-        throwIfAborted();
-        markWaitingRoom(filename);
-        await sleep(1);
-      }
+async function beginImmediate(conn: Database.Database, settings: ConnectionSettings, session = false): Promise<void> {
+  for (let deadline: number | undefined; ; ) {
+    const busy = beginImmediateNow(conn, settings, session);
+    if (busy === undefined) return;
+    try {
+      deadline ??= monotonicMs() + settings.busyTimeoutMs;
+      if (monotonicMs() >= deadline) throw busy;
+      throwIfAborted();
+      markWaitingRoom(settings.filename);
+      await sleep(1);
+    } catch (error) {
+      restoreBusyTimeout(conn);
+      throw error;
     }
-  } finally {
-    if (!(begun && session && walConnections.has(conn))) restoreBusyTimeout(conn);
   }
 }
 
@@ -73,22 +67,23 @@ async function beginImmediate(conn: Database.Database, { filename, busyTimeoutMs
 const walConnections = new WeakSet<Database.Database>();
 
 /**
- * A write session's BEGIN IMMEDIATE, tried once, at once, with the busy
- * timeout set aside (and left aside on a WAL database, as beginImmediate
- * does). False when another connection holds the write lock: the caller then
- * waits for it with beginImmediate.
+ * One BEGIN IMMEDIATE, at once, with the busy timeout set aside (see
+ * beginImmediate, which polls with it). Returns undefined once begun, or the
+ * SQLITE_BUSY error while another connection holds the write lock (the
+ * timeout then stays aside for the next try).
  */
-function beginImmediateNow(conn: Database.Database, { busyTimeoutMs }: ConnectionSettings): boolean {
+function beginImmediateNow(conn: Database.Database, { busyTimeoutMs }: ConnectionSettings, session: boolean): unknown {
   setBusyTimeoutAside(conn, busyTimeoutMs);
   try {
+    // Prepared once: exec() would parse it again on every call.
     cached(conn, 'BEGIN IMMEDIATE').run();
   } catch (error) {
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return error;
     restoreBusyTimeout(conn);
     throw error;
   }
-  if (!walConnections.has(conn)) restoreBusyTimeout(conn);
-  return true;
+  if (!(session && walConnections.has(conn))) restoreBusyTimeout(conn);
+  return undefined;
 }
 
 /**
@@ -148,7 +143,7 @@ class CommitGroup {
     const parked = this.client.takeParked?.();
     if (parked !== undefined) {
       try {
-        if (beginImmediateNow(parked, this.settings)) {
+        if (beginImmediateNow(parked, this.settings, true) === undefined) {
           this.began(parked);
           return Promise.resolve();
         }
